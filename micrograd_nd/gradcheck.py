@@ -1,0 +1,139 @@
+"""Check autodiff against central differences, element by element of the Jacobian, in float64.
+
+``gradcheck`` builds the whole Jacobian ∂out/∂input twice, once row by row with vector-Jacobian
+products (one backward per output element) and once by central differences
+(:mod:`micrograd_nd.finite_differences`), and compares every element with
+``|analytic − numeric| ≤ atol + rtol·|numeric|``. It is meant for small inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .finite_differences import numerical_jacobian
+from .tensor import Tensor, concatenate, grad, reshape
+
+__all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]
+
+
+class GradcheckError(AssertionError):
+    """Analytic and numerical derivatives disagree; the message names the worst element."""
+
+
+def _as_float64_inputs(inputs: Sequence[Any]) -> list[np.ndarray]:
+    arrays = [np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64) for x in inputs]
+    if not arrays:
+        raise ValueError("gradcheck: needs at least one input")
+    return arrays
+
+
+def _evaluate(fn: Callable[..., Tensor], arrays: Sequence[np.ndarray]) -> np.ndarray:
+    output = fn(*[Tensor(a) for a in arrays])
+    if not isinstance(output, Tensor):
+        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(output).__name__}")
+    return output.data
+
+
+def analytic_jacobian(fn: Callable[..., Tensor], arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """∂fn/∂input for each input, shape ``output.shape + input.shape``, by one VJP per row."""
+    leaves = [Tensor(a, requires_grad=True) for a in arrays]
+    output = fn(*leaves)
+    jacobians = [np.zeros(output.shape + a.shape) for a in arrays]
+    if not output.requires_grad:  # the output does not depend on the inputs at all
+        return jacobians
+    for row in np.ndindex(*output.shape):
+        seed = np.zeros(output.shape)
+        seed[row] = 1.0
+        row_grads = grad(output, leaves, grad_outputs=seed, retain_graph=True, allow_unused=True)
+        for jacobian, row_grad in zip(jacobians, row_grads, strict=True):
+            if row_grad is not None:
+                jacobian[row] = row_grad.data
+    return jacobians
+
+
+def _worst_mismatch(
+    analytic: list[np.ndarray], numeric: list[np.ndarray], atol: float, rtol: float
+) -> tuple[float, str] | None:
+    """The element that exceeds its tolerance the most, described, or None if all pass."""
+    worst: tuple[float, str] | None = None
+    for position, (a, n) in enumerate(zip(analytic, numeric, strict=True)):
+        if a.size == 0:
+            continue
+        with np.errstate(invalid="ignore"):
+            excess = np.abs(a - n) / (atol + rtol * np.abs(n))
+        excess = np.where(np.isnan(excess) & ~(np.isnan(a) & np.isnan(n)), np.inf, excess)
+        excess = np.nan_to_num(excess, nan=0.0)
+        index = np.unravel_index(int(np.argmax(excess)), excess.shape)
+        if excess[index] > 1.0 and (worst is None or excess[index] > worst[0]):
+            detail = (
+                f"input {position}, Jacobian element {tuple(int(i) for i in index)} "
+                f"(output index, then input index): analytic {a[index]!r}, "
+                f"numeric {n[index]!r}, |difference| {abs(a[index] - n[index]):.3e} "
+                f"> atol {atol:g} + rtol {rtol:g}·|numeric|"
+            )
+            worst = (float(excess[index]), detail)
+    return worst
+
+
+def gradcheck(
+    fn: Callable[..., Tensor],
+    inputs: Sequence[Any],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
+    """Compare every element of fn's Jacobian with central differences, in float64.
+
+    ``fn`` takes one Tensor per input and returns a Tensor. Raises :class:`GradcheckError`
+    naming the worst element (input, index, analytic and numeric values) on a mismatch, or
+    returns False when ``raise_exception=False``.
+    """
+    arrays = _as_float64_inputs(inputs)
+    analytic = analytic_jacobian(fn, arrays)
+    numeric = numerical_jacobian(lambda *xs: _evaluate(fn, xs), arrays, eps)
+    worst = _worst_mismatch(analytic, numeric, atol, rtol)
+    if worst is None:
+        return True
+    if raise_exception:
+        raise GradcheckError("gradcheck failed at " + worst[1])
+    return False
+
+
+def gradgradcheck(
+    fn: Callable[..., Tensor],
+    inputs: Sequence[Any],
+    grad_outputs: Any = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    seed: int = 0,
+) -> bool:
+    """Check second derivatives: gradcheck of x ↦ vᵀ·∂fn/∂x computed with ``create_graph``.
+
+    ``grad_outputs`` (v) defaults to a fixed random array of fn's output shape, so every
+    output element takes part.
+    """
+    arrays = _as_float64_inputs(inputs)
+    if grad_outputs is None:
+        output_shape = _evaluate(fn, arrays).shape
+        grad_outputs = np.random.default_rng(seed).standard_normal(output_shape)
+    vector = np.asarray(grad_outputs, dtype=np.float64)
+
+    def first_derivatives(*leaves: Tensor) -> Tensor:
+        leaves = [leaf if leaf.requires_grad else leaf.detach().requires_grad_() for leaf in leaves]
+        output = fn(*leaves)
+        if not output.requires_grad:
+            return Tensor(np.zeros(sum(leaf.size for leaf in leaves)))
+        grads = grad(output, leaves, grad_outputs=vector, create_graph=True, allow_unused=True)
+        flat = [
+            reshape(g, (-1,)) if g is not None else Tensor(np.zeros(leaf.size))
+            for g, leaf in zip(grads, leaves, strict=True)
+        ]
+        return concatenate(flat)
+
+    return gradcheck(first_derivatives, arrays, eps, atol, rtol, raise_exception)
