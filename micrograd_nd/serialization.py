@@ -79,9 +79,7 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def save_arrays(
-    path: PathLike, arrays: Mapping[str, ArrayLike], *, compress: bool = False
-) -> None:
+def save_arrays(path: PathLike, arrays: Mapping[str, ArrayLike], *, compress: bool = False) -> None:
     """Write ``arrays`` to ``path`` (exactly that name; no suffix is added) as an ``.npz``.
 
     Atomic: the previous file at ``path``, if any, stays intact unless the new one is complete.
@@ -135,7 +133,5 @@ def load_arrays(path: PathLike) -> dict[str, np.ndarray]:
     except zipfile.BadZipFile as err:
         raise ModelFileError(path, f"not a valid .npz (zip) archive: {err}") from err
     except (ValueError, EOFError, OSError, zlib.error, RuntimeError, NotImplementedError) as err:
-        raise ModelFileError(
-            path, f"cannot read {member}: {type(err).__name__}: {err}"
-        ) from err
+        raise ModelFileError(path, f"cannot read {member}: {type(err).__name__}: {err}") from err
     return arrays

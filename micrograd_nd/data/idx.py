@@ -93,8 +93,7 @@ def load_idx(path: PathLike) -> np.ndarray:
         what = "truncated data" if actual < expected else "trailing bytes after the data"
         raise IDXFormatError(
             path,
-            f"{what}: header shape {shape} of {dtype.name} needs {expected} bytes, "
-            f"found {actual}",
+            f"{what}: header shape {shape} of {dtype.name} needs {expected} bytes, found {actual}",
         )
     data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)
     # astype copies into a writable array (frombuffer over bytes is read-only) in native order.
