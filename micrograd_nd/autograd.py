@@ -196,6 +196,8 @@ def backpropagate(
             if rule is None:
                 continue
             parent_grad = rule(xp, grad, out, *inputs, **node.params)
+            if not tensor_mode and type(parent_grad) is not np.ndarray:
+                parent_grad = np.asarray(parent_grad)  # NumPy gives 0-d results as scalars
             if parent_grad.shape != parent.shape:
                 parent_grad = xp.sum_to_shape(parent_grad, parent.shape)
             if parent_grad.dtype != parent.dtype:
@@ -219,8 +221,10 @@ def _accumulate(
         if fresh:
             owned.add(key)
     elif in_place and key in owned:
-        total += grad
+        np.add(total, grad, out=total)
     else:
-        grads[key] = total + grad
+        total = total + grad
         if in_place:
+            total = np.asarray(total)  # NumPy returns 0-d sums as scalars, which are immutable
             owned.add(key)
+        grads[key] = total

@@ -184,10 +184,13 @@ DIVIDE = register(
 
 
 def _power_dbase(xp: Any, g: Any, out: Any, x: Any, y: Any) -> Any:
-    """∂(xʸ)/∂x = y·xʸ⁻¹, taken as 0 where y = 0 (so 0⁰ does not give 0·∞ = NaN)."""
+    """∂(xʸ)/∂x = y·xʸ⁻¹, taken as 0 at x = y = 0 (where the formula gives 0·∞ = NaN)."""
     if y.ndim == 0 and float(y) != 0.0:
         return g * y * x ** (y - 1)
-    return xp.where(y == 0, 0.0, g * y * x ** (y - 1))
+    # Only the point x = y = 0 is replaced (by the base 1), so the rule stays differentiable
+    # in y everywhere else, which the mixed second derivative ∂²/∂x∂y needs.
+    base = xp.where((x == 0) * (y == 0), 1.0, x)
+    return g * y * base ** (y - 1)
 
 
 def _power_dexponent(xp: Any, g: Any, out: Any, x: Any, y: Any) -> Any:
