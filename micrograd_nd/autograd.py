@@ -1,7 +1,8 @@
 """The graph and the reverse pass: grad mode, graph nodes, topological order, backpropagation.
 
-The engine knows tensors only through four attributes: ``_node`` (the :class:`Node` that made
-the tensor, ``None`` for a leaf), ``requires_grad``, ``data`` and ``shape``/``dtype``.
+The engine knows tensors only through a few attributes: ``_node`` (the :class:`Node` that made
+the tensor, ``None`` for a leaf), ``requires_grad``, ``data``, ``shape``/``dtype`` and
+``_version`` (bumped by every in-place change).
 It computes gradients and hands them back; where they are stored (``.grad``, or the return
 value of :func:`micrograd_nd.grad`) is the Tensor layer's business.
 """
@@ -9,6 +10,9 @@ value of :func:`micrograd_nd.grad`) is the Tensor layer's business.
 from __future__ import annotations
 
 import contextlib
+import linecache
+import os
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -18,10 +22,14 @@ import numpy as np
 from .primitives import Primitive
 
 __all__ = [
+    "AnomalyError",
     "GraphFreedError",
+    "InPlaceModificationError",
     "Node",
     "backpropagate",
+    "detect_anomaly",
     "enable_grad",
+    "is_anomaly_enabled",
     "is_grad_enabled",
     "no_grad",
     "set_grad_enabled",
@@ -31,6 +39,14 @@ __all__ = [
 
 class GraphFreedError(RuntimeError):
     """Backward reached a node whose saved inputs an earlier backward pass released."""
+
+
+class InPlaceModificationError(RuntimeError):
+    """A tensor the graph saved for backward was changed in place after it was recorded."""
+
+
+class AnomalyError(FloatingPointError):
+    """Under ``detect_anomaly()``: an op produced NaN or inf in its value or its gradient."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,21 +97,80 @@ class enable_grad(set_grad_enabled):
 
 
 # ---------------------------------------------------------------------------------------------
+# Anomaly mode: find the first op whose value or gradient is not finite. Off by default (it
+# costs a scan of every result and a stack walk per recorded op).
+# ---------------------------------------------------------------------------------------------
+class _AnomalyMode(threading.local):
+    enabled = False
+
+
+_anomaly_mode = _AnomalyMode()
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly_mode.enabled
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Raise :class:`AnomalyError` at the first op whose value or gradient has NaN or inf.
+
+    The error names the op and the line of *your* code that created it (recorded for every op
+    while the mode is on).
+    """
+
+    def __init__(self) -> None:
+        self._saved: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._saved.append(_anomaly_mode.enabled)
+        _anomaly_mode.enabled = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        _anomaly_mode.enabled = self._saved.pop()
+
+
+def user_code_location() -> str:
+    """``file:line in function: source`` of the innermost caller outside this package."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown location>"
+    filename, line = frame.f_code.co_filename, frame.f_lineno
+    source = linecache.getline(filename, line).strip()
+    return f"{filename}:{line} in {frame.f_code.co_name}" + (f": {source}" if source else "")
+
+
+def check_finite(op: str, array: Any, what: str, location: str | None) -> None:
+    """Raise :class:`AnomalyError` if ``array`` has NaN or inf (anomaly mode only)."""
+    if array.dtype.kind != "f" or np.isfinite(array).all():
+        return
+    kind = "NaN" if np.isnan(array).any() else "inf"
+    raise AnomalyError(
+        f"'{op}' produced {kind} in its {what} (op created at {location or user_code_location()})"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Graph nodes.
 # ---------------------------------------------------------------------------------------------
 class Node:
     """How a tensor was made: the primitive, its input tensors and its non-tensor parameters.
 
     ``parents`` becomes ``None`` once a backward pass without ``retain_graph`` has used the
-    node, which releases the input arrays it kept alive.
+    node, which releases the input arrays it kept alive. ``versions`` are the inputs' versions
+    when the op ran; ``location`` is where the op was created (anomaly mode only).
     """
 
-    __slots__ = ("params", "parents", "primitive")
+    __slots__ = ("location", "params", "parents", "primitive", "versions")
 
     def __init__(self, primitive: Primitive, parents: tuple[Any, ...], params: dict) -> None:
         self.primitive = primitive
         self.parents: tuple[Any, ...] | None = parents
         self.params = params
+        self.versions = tuple(parent._version for parent in parents)
+        self.location = user_code_location() if _anomaly_mode.enabled else None
 
     def __repr__(self) -> str:
         state = "freed" if self.parents is None else f"{len(self.parents)} inputs"
@@ -108,6 +183,23 @@ def _freed_error(node: Node) -> GraphFreedError:
         "freed the values it saved. Pass retain_graph=True to the first backward() if you "
         "need to back-propagate through the same graph again."
     )
+
+
+def _check_unmodified(node: Node, output: Any) -> None:
+    """Refuse to use saved values that were changed in place since the op ran."""
+    changed = [
+        f"input {i} (shape {parent.shape}, version {version} → {parent._version})"
+        for i, (parent, version) in enumerate(zip(node.parents, node.versions, strict=True))
+        if parent._version != version
+    ]
+    if output._version != 0:
+        changed.append(f"its output (shape {output.shape}, version 0 → {output._version})")
+    if changed:
+        raise InPlaceModificationError(
+            f"backward through '{node.primitive.name}': " + ", ".join(changed)
+            + " changed in place after the op used it, so its gradient would be wrong. "
+            "Change a copy instead, or run the forward pass again after the change."
+        )
 
 
 def topological_order(roots: Sequence[Any]) -> list[Any]:
@@ -186,6 +278,7 @@ def backpropagate(
             continue
 
         parents = node.parents
+        _check_unmodified(node, tensor)
         inputs = parents if tensor_mode else [parent.data for parent in parents]
         out = tensor if tensor_mode else tensor.data
         primitive = node.primitive
@@ -202,6 +295,11 @@ def backpropagate(
                 parent_grad = xp.sum_to_shape(parent_grad, parent.shape)
             if parent_grad.dtype != parent.dtype:
                 parent_grad = xp.astype(parent_grad, parent.dtype)
+            if _anomaly_mode.enabled:
+                check_finite(
+                    primitive.name, parent_grad.data if tensor_mode else parent_grad,
+                    f"gradient for input {argnum}", node.location,
+                )
             _accumulate(
                 grads, owned, id(parent), parent_grad,
                 fresh=_is_fresh(parent_grad, grad), in_place=not tensor_mode,

@@ -20,7 +20,14 @@ from ._arrays import (
     is_float_dtype,
     sum_to_shape,
 )
-from .autograd import Node, _grad_mode, backpropagate, enable_grad
+from .autograd import (
+    Node,
+    _anomaly_mode,
+    _grad_mode,
+    backpropagate,
+    check_finite,
+    enable_grad,
+)
 
 __all__ = [
     "Tensor", "abs", "add", "apply", "astype", "broadcast_to", "concatenate", "divide",
@@ -42,7 +49,9 @@ class Tensor:
     and bool tensors hold data and labels and cannot require gradients.
     """
 
-    __slots__ = ("__weakref__", "_node", "_retains_grad", "data", "grad", "requires_grad")
+    __slots__ = (
+        "__weakref__", "_data", "_node", "_retains_grad", "_version", "grad", "requires_grad",
+    )
 
     def __init__(
         self,
@@ -53,7 +62,8 @@ class Tensor:
     ) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        self.data: np.ndarray = as_data_array(data, dtype=dtype, copy=copy)
+        self._data: np.ndarray = as_data_array(data, dtype=dtype, copy=copy)
+        self._version = 0
         self.grad: Tensor | None = None
         self._node: Node | None = None
         self._retains_grad = False
@@ -66,12 +76,35 @@ class Tensor:
               ) -> Tensor:
         """Make a tensor around an array the library already validated (no copy)."""
         tensor = cls.__new__(cls)
-        tensor.data = data
+        tensor._data = data
+        tensor._version = 0
         tensor.grad = None
         tensor._node = node
         tensor._retains_grad = False
         tensor.requires_grad = requires_grad
         return tensor
+
+    # ---- the array and its version -----------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The underlying ndarray.
+
+        Assigning to it (``t.data = a``, and ``t.data -= step``, which Python turns into an
+        assignment) bumps the tensor's version, so a graph that saved the old value refuses to
+        back-propagate through it (see ``InPlaceModificationError``). Writing into the array
+        returned here (``t.data[0] = 1``) is not seen: do that only to tensors in no live graph.
+        """
+        return self._data
+
+    @data.setter
+    def data(self, value: ArrayLike) -> None:
+        self._data = as_data_array(value.data if isinstance(value, Tensor) else value)
+        self._version += 1
+
+    @property
+    def version(self) -> int:
+        """How many times this tensor was changed in place (``data`` assignment, ``t[i] = v``)."""
+        return self._version
 
     # ---- array-like attributes --------------------------------------------------------------
     @property
@@ -279,7 +312,9 @@ class Tensor:
                 "in-place assignment into a tensor that requires grad would bypass the graph; "
                 "build a new tensor (where, concatenate) or assign into .data under no_grad()"
             )
-        self.data[_plain_index(index)] = np.asarray(value)
+        self._data[_plain_index(index)] = np.asarray(value.data if isinstance(value, Tensor)
+                                                     else value)
+        self._version += 1
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """``ndarray + Tensor``, ``np.exp(t)`` …: NumPy ufuncs we differentiate return Tensors."""
@@ -346,12 +381,14 @@ class Tensor:
 def apply(primitive: P.Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     """Run a primitive's forward on the inputs' arrays and record it if a gradient is needed."""
     try:
-        data = primitive.forward(*[t.data for t in inputs], **params)
+        data = primitive.forward(*[t._data for t in inputs], **params)
     except (ValueError, IndexError, TypeError) as error:
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise type(error)(f"{primitive.name}: {error} (input shapes: {shapes})") from None
     if type(data) is not np.ndarray:
         data = np.asarray(data)
+    if _anomaly_mode.enabled:
+        check_finite(primitive.name, data, "value", None)
     if (
         _grad_mode.enabled
         and primitive.vjps is not None
