@@ -1,0 +1,304 @@
+"""The hand-derived delta rule (``micrograd_nd.reference``) against finite differences, against
+itself (batched vs per-sample column form), and against 002's worked example."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from reference_cases import (
+    FORMS_ATOL,
+    FORMS_RTOL,
+    Case,
+    assert_gradients_close,
+    cases,
+    check_against_finite_differences,
+    gradient_scale,
+)
+
+from micrograd_nd import reference
+
+# ---------------------------------------------------------------------------------------------
+# Properties over random architectures
+# ---------------------------------------------------------------------------------------------
+
+
+@given(cases())
+def test_delta_rule_matches_finite_differences(case: Case) -> None:
+    check_against_finite_differences(case)
+
+
+@given(cases())
+def test_batched_form_equals_per_sample_form(case: Case) -> None:
+    batched = reference.forward_backward(**case.kwargs())
+    column = reference.forward_backward_per_sample(**case.kwargs())
+    for field in ("z", "a", "delta", "dW", "db"):
+        expected = getattr(column, field)
+        atol = FORMS_ATOL * gradient_scale(expected)
+        assert_gradients_close(getattr(batched, field), expected, FORMS_RTOL, atol, field)
+    assert batched.cost == pytest.approx(column.cost, rel=FORMS_RTOL)
+
+
+@given(cases())
+def test_result_shapes_and_no_mutation(case: Case) -> None:
+    kwargs = case.kwargs()
+    before = [a.copy() for a in (*case.weights, *case.biases, case.X, case.labels)]
+    result = reference.forward_backward(**kwargs)
+    after = (*case.weights, *case.biases, case.X, case.labels)
+    assert all(np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+    n = case.X.shape[0]
+    for layer, (w, b) in enumerate(zip(case.weights, case.biases, strict=True)):
+        assert result.z[layer].shape == result.a[layer].shape == result.delta[layer].shape
+        assert result.delta[layer].shape == (n, w.shape[0])
+        assert result.dW[layer].shape == w.shape
+        assert result.db[layer].shape == b.shape
+
+
+# ---------------------------------------------------------------------------------------------
+# The worked example of 002 (numbers from spec/backprop-formulas.md, printed by 002's code)
+# ---------------------------------------------------------------------------------------------
+
+EXAMPLE_002 = {
+    "x": np.array([[0.5, 0.1, -0.2]]),
+    "target": np.array([[0.6]]),
+    "learnrate": 0.5,
+    # 002 stores input→hidden as (in, hidden) and computes x·W; our layout is (out, in).
+    "weights": [
+        np.array([[0.5, -0.6], [0.1, -0.2], [0.1, 0.7]]).T,
+        np.array([[0.1, -0.3]]),
+    ],
+    "biases": [np.zeros(2), np.zeros(1)],  # 002 has no biases
+}
+
+
+def _example_002(form=reference.forward_backward) -> reference.BackpropResult:
+    ex = EXAMPLE_002
+    return form(
+        ex["weights"], ex["biases"], ex["x"], ex["target"], ["sigmoid", "sigmoid"], "square"
+    )
+
+
+def assert_matches_printed(actual: np.ndarray, printed: list[str]) -> None:
+    """Each value equals its printed decimal to within half a unit of the last printed digit.
+
+    Fully printed floats (17 digits) get 1e-15 relative instead: our overflow-free sigmoid may
+    round differently from 002's ``1 / (1 + exp(−x))`` in the last bit.
+    """
+    actual = np.ravel(actual)
+    assert actual.size == len(printed)
+    for value, text in zip(actual, printed, strict=True):
+        mantissa, _, exponent = text.lower().partition("e")
+        decimals = len(mantissa.partition(".")[2]) - int(exponent or 0)
+        tolerance = max(0.5 * 10.0**-decimals, 1e-15 * abs(float(text)))
+        assert abs(value - float(text)) <= tolerance, (value, text)
+
+
+@pytest.mark.parametrize(
+    "form", [reference.forward_backward, reference.forward_backward_per_sample]
+)
+def test_worked_example_002(form) -> None:
+    """002 prints output, error terms and weight changes; weight change = −learnrate · ∂C/∂W."""
+    result = _example_002(form)
+    lr = EXAMPLE_002["learnrate"]
+    assert_matches_printed(result.a[-1], ["0.48497343084992534"])
+    # 002's error terms are −δ: it writes error = target − output, which is −∂cost/∂y (11)
+    assert_matches_printed(-result.delta[1], ["0.028730669543515018"])
+    assert_matches_printed(-result.delta[0], ["0.00070802", "-0.00204471"])
+    assert_matches_printed(-lr * result.dW[1], ["0.00804047", "0.00555918"])
+    # 002 stores input→hidden as (in, hidden): compare the transpose of our (out, in) dW
+    printed_input_hidden = [
+        *("1.77005547e-04", "-5.11178506e-04"),
+        *("3.54011093e-05", "-1.02235701e-04"),
+        *("-7.08022187e-05", "2.04471402e-04"),
+    ]
+    assert_matches_printed(-lr * result.dW[0].T, printed_input_hidden)
+
+
+def test_worked_example_002_step_applies_those_changes() -> None:
+    result = _example_002()
+    new_w, _ = reference.gradient_descent_step(
+        EXAMPLE_002["weights"], EXAMPLE_002["biases"], result, EXAMPLE_002["learnrate"]
+    )
+    assert_matches_printed(new_w[1] - EXAMPLE_002["weights"][1], ["0.00804047", "0.00555918"])
+    assert new_w[0] is not EXAMPLE_002["weights"][0]
+    np.testing.assert_array_equal(EXAMPLE_002["weights"][1], [[0.1, -0.3]])  # not mutated
+
+
+# ---------------------------------------------------------------------------------------------
+# Single formulas
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sigmoid_is_stable_and_exact() -> None:
+    z = np.array([-1e3, -745.0, -30.0, -1.0, 0.0, 1.0, 30.0, 745.0, 1e3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow in exp would warn
+        a = reference.sigmoid(z)
+    moderate = np.abs(z) <= 30
+    np.testing.assert_allclose(a[moderate], 1 / (1 + np.exp(-z[moderate])), rtol=1e-15)
+    assert a[0] == 0.0 and a[-1] == 1.0 and a[4] == 0.5
+
+
+def test_relu_derivative_is_zero_at_the_kink() -> None:
+    z = np.array([-1.0, 0.0, 1e-300, 2.0])
+    g = reference.activation_derivative("relu", z, reference.activate("relu", z))
+    np.testing.assert_array_equal(g, [0.0, 0.0, 1.0, 1.0])
+
+
+def test_exact_bce_stays_finite_when_outputs_saturate() -> None:
+    weights, biases = [np.array([[800.0], [-800.0]])], [np.zeros(2)]
+    X, labels = np.array([[1.0]]), np.array([[0.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = reference.forward_backward(
+            weights, biases, X, labels, ["sigmoid"], "binary_cross_entropy"
+        )
+    assert result.cost == pytest.approx(1600.0)  # −ln(1 − σ(800)) − ln σ(−800) = 800 + 800
+    np.testing.assert_allclose(result.dW[0], [[1.0], [-1.0]])
+
+
+def test_bce_guard_reproduces_001s_code() -> None:
+    rng = np.random.default_rng(1)
+    weights, biases = [rng.normal(size=(3, 2))], [rng.normal(size=3)]
+    X, labels = rng.normal(size=(4, 2)), rng.uniform(size=(4, 3))
+    result = reference.forward_backward(
+        weights, biases, X, labels, ["sigmoid"], "binary_cross_entropy", bce_guard=1e-5
+    )
+    y = result.a[0]
+    code_001 = np.sum(-labels * np.log(y + 1e-5) - (1 - labels) * np.log(1 - y + 1e-5))
+    assert result.cost == pytest.approx(code_001, rel=1e-14)
+    d_outlayer_001 = (-labels / (y + 1e-5)) + ((1 - labels) / (1 - y + 1e-5))
+    np.testing.assert_allclose(result.delta[0], d_outlayer_001 * y * (1 - y), rtol=1e-14)
+
+
+def test_mse_is_torch_mean_and_sum_of_sample_means() -> None:
+    rng = np.random.default_rng(2)
+    weights, biases = [rng.normal(size=(3, 2))], [rng.normal(size=3)]
+    X, labels = rng.normal(size=(5, 2)), rng.normal(size=(5, 3))
+    outputs = X @ weights[0].T + biases[0]
+    args = (weights, biases, X, labels, ["identity"], "mse")
+    mean = reference.cost_value(*args, reduction="mean")
+    total = reference.cost_value(*args, reduction="sum")
+    assert mean == pytest.approx(np.mean((outputs - labels) ** 2), rel=1e-14)
+    assert total == pytest.approx(np.sum((outputs - labels) ** 2) / 3, rel=1e-14)
+
+
+def test_softmax_cross_entropy_output_delta_is_prediction_minus_label() -> None:
+    rng = np.random.default_rng(3)
+    weights, biases = [rng.normal(size=(4, 3))], [rng.normal(size=4)]
+    X, labels = rng.normal(size=(6, 3)), np.eye(4)[[0, 1, 2, 3, 0, 1]]
+    result = reference.forward_backward(
+        weights, biases, X, labels, ["identity"], "softmax_cross_entropy", reduction="mean"
+    )
+    logits = X @ weights[0].T + biases[0]
+    y_hat = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(result.delta[0], (y_hat - labels) / 6, rtol=1e-13)
+
+
+def test_l2_step_is_003s_update() -> None:
+    rng = np.random.default_rng(4)
+    weights = [rng.normal(size=(3, 2)), rng.normal(size=(1, 3))]
+    biases = [rng.normal(size=3), rng.normal(size=1)]
+    X, labels = rng.normal(size=(5, 2)), rng.normal(size=(5, 1))
+    acts, lam, alpha = ["tanh", "identity"], 0.3, 0.1
+    plain = reference.forward_backward(weights, biases, X, labels, acts, "square", "mean")
+    with_l2 = reference.forward_backward(weights, biases, X, labels, acts, "square", "mean", lam)
+    new_w, new_b = reference.gradient_descent_step(weights, biases, with_l2, alpha)
+    for layer in range(2):  # W ← W − α((1/N) Σ_n δ_n x_nᵀ + λ W), b ← b − α (1/N) Σ_n δ_n
+        expected = weights[layer] - alpha * (plain.dW[layer] + lam * weights[layer])
+        np.testing.assert_allclose(new_w[layer], expected, rtol=1e-14)
+        np.testing.assert_allclose(new_b[layer], biases[layer] - alpha * plain.db[layer])
+    penalty = 0.5 * lam * sum(np.sum(w**2) for w in weights)
+    assert with_l2.cost == pytest.approx(plain.cost + penalty, rel=1e-14)
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _valid_arguments() -> dict:
+    return {
+        "weights": [np.ones((4, 3)), np.ones((2, 4))],
+        "biases": [np.zeros(4), np.zeros(2)],
+        "X": np.ones((5, 3)),
+        "labels": np.full((5, 2), 0.5),
+        "activations": ["tanh", "sigmoid"],
+        "cost": "square",
+    }
+
+
+INVALID = [
+    (
+        {"activations": ["tanh", "softplus"]},
+        ValueError,
+        "unknown activation 'softplus' for layer 1",
+    ),
+    ({"activations": ["tanh"]}, ValueError, "1 activation names for 2 layers"),
+    ({"activations": "tanh"}, TypeError, "sequence of names"),
+    ({"cost": "hinge"}, ValueError, "unknown cost 'hinge'"),
+    ({"reduction": "max"}, ValueError, "unknown reduction 'max'"),
+    (
+        {"weights": [np.ones((4, 3)), np.ones((2, 5))]},
+        ValueError,
+        r"weights\[1\] has shape \(2, 5\)",
+    ),
+    ({"weights": [np.ones((4, 3)), np.ones(4)]}, ValueError, r"weights\[1\] must be 2-D"),
+    ({"weights": np.ones((4, 3))}, TypeError, "weights must be a sequence"),
+    ({"weights": [np.ones((4, 3))]}, ValueError, "2 bias vectors"),
+    ({"weights": []}, ValueError, "at least one layer"),
+    (
+        {"biases": [np.zeros((4, 1)), np.zeros(2)]},
+        ValueError,
+        r"biases\[0\] must have shape \(4,\)",
+    ),
+    ({"X": np.ones((5, 2))}, ValueError, r"X has shape \(5, 2\) \(2 features\)"),
+    ({"X": np.ones(3)}, ValueError, "X must be 2-D"),
+    ({"X": np.array([["a", "b", "c"]])}, TypeError, "X must be a real numeric array"),
+    ({"labels": np.ones((5, 3))}, ValueError, r"labels must have shape \(5, 2\)"),
+    ({"l2": -0.1}, ValueError, "l2 must be >= 0"),
+    ({"l2": "0.1"}, TypeError, "l2 must be a real number"),
+    ({"l2": float("nan")}, ValueError, "l2 must be finite"),
+    ({"bce_guard": 1e-5}, ValueError, "bce_guard only applies to binary_cross_entropy"),
+    (
+        {"cost": "binary_cross_entropy", "activations": ["tanh", "tanh"]},
+        ValueError,
+        "sigmoid output",
+    ),
+    ({"cost": "binary_cross_entropy", "labels": np.full((5, 2), 2.0)}, ValueError, r"in \[0, 1\]"),
+    ({"cost": "softmax_cross_entropy"}, ValueError, "output layer must be 'identity'"),
+    (
+        {
+            "cost": "softmax_cross_entropy",
+            "activations": ["tanh", "identity"],
+            "labels": np.full((5, 2), 0.3),
+        },
+        ValueError,
+        "rows summing to 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "form", [reference.forward_backward, reference.forward_backward_per_sample]
+)
+@pytest.mark.parametrize(("change", "error", "message"), INVALID)
+def test_invalid_arguments_are_named(form, change, error, message) -> None:
+    with pytest.raises(error, match=message):
+        form(**{**_valid_arguments(), **change})
+
+
+def test_gradient_descent_step_checks_its_arguments() -> None:
+    args = _valid_arguments()
+    result = reference.forward_backward(**args)
+    with pytest.raises(ValueError, match=re.escape("layer 1: weights (2, 3)")):
+        reference.gradient_descent_step(
+            [args["weights"][0], np.ones((2, 3))], args["biases"], result, 0.1
+        )
+    with pytest.raises(ValueError, match="gradients for 2 layers"):
+        reference.gradient_descent_step(args["weights"][:1], args["biases"][:1], result, 0.1)
+    with pytest.raises(TypeError, match="learning_rate must be a real number"):
+        reference.gradient_descent_step(args["weights"], args["biases"], result, None)
