@@ -4,7 +4,7 @@
 rule back through them. Every derivative rule lives in :mod:`micrograd_nd.primitives`.
 """
 
-from . import functional
+from . import data, functional, init, nn, optim, serialization, training
 from ._arrays import get_default_dtype, set_default_dtype
 from .autograd import (
     GraphFreedError,
@@ -71,11 +71,12 @@ __version__ = "0.1.0"
 __all__ = [
     "GradcheckError", "GraphFreedError", "Tensor", "abs", "add", "astype",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "broadcast_to", "concatenate",
-    "cross_entropy", "divide", "enable_grad", "equal", "exp", "functional", "get_default_dtype",
-    "grad", "gradcheck", "gradgradcheck", "greater", "greater_equal", "is_grad_enabled",
-    "l2_penalty", "less", "less_equal", "log", "log_softmax", "logsumexp", "matmul", "max",
-    "maximum", "mean", "min", "minimum", "mse_loss", "multiply", "negative", "no_grad",
-    "not_equal", "permute", "power", "relu", "reshape", "set_default_dtype",
-    "set_grad_enabled", "sigmoid", "softmax", "sqrt", "square", "square_loss", "stack",
-    "subtract", "sum", "tanh", "tensor", "transpose", "where",
+    "cross_entropy", "data", "divide", "enable_grad", "equal", "exp", "functional",
+    "get_default_dtype", "grad", "gradcheck", "gradgradcheck", "greater", "greater_equal",
+    "init", "is_grad_enabled", "l2_penalty", "less", "less_equal", "log", "log_softmax",
+    "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mse_loss", "multiply",
+    "negative", "nn", "no_grad", "not_equal", "optim", "permute", "power", "relu", "reshape",
+    "serialization", "set_default_dtype", "set_grad_enabled", "sigmoid", "softmax", "sqrt",
+    "square", "square_loss", "stack", "subtract", "sum", "tanh", "tensor", "training",
+    "transpose", "where",
 ]
