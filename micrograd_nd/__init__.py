@@ -4,7 +4,7 @@
 rule back through them. Every derivative rule lives in :mod:`micrograd_nd.primitives`.
 """
 
-from . import functional
+from . import data, functional, init, nn, optim, serialization, training
 from ._arrays import get_default_dtype, set_default_dtype
 from .autograd import (
     AnomalyError,
@@ -85,6 +85,7 @@ __all__ = [
     "broadcast_to",
     "concatenate",
     "cross_entropy",
+    "data",
     "detect_anomaly",
     "divide",
     "enable_grad",
@@ -97,6 +98,7 @@ __all__ = [
     "gradgradcheck",
     "greater",
     "greater_equal",
+    "init",
     "is_grad_enabled",
     "l2_penalty",
     "less",
@@ -113,12 +115,15 @@ __all__ = [
     "mse_loss",
     "multiply",
     "negative",
+    "nn",
     "no_grad",
     "not_equal",
+    "optim",
     "permute",
     "power",
     "relu",
     "reshape",
+    "serialization",
     "set_default_dtype",
     "set_grad_enabled",
     "sigmoid",
@@ -131,6 +136,7 @@ __all__ = [
     "sum",
     "tanh",
     "tensor",
+    "training",
     "transpose",
     "where",
 ]
