@@ -196,6 +196,9 @@ def backpropagate(
             if rule is None:
                 continue
             parent_grad = rule(xp, grad, out, *inputs, **node.params)
+            if not tensor_mode and type(parent_grad) is not np.ndarray:
+                # 0-d arithmetic gives NumPy scalars: immutable, so `total += g` would be lost
+                parent_grad = np.asarray(parent_grad)
             if parent_grad.shape != parent.shape:
                 parent_grad = xp.sum_to_shape(parent_grad, parent.shape)
             if parent_grad.dtype != parent.dtype:
@@ -220,7 +223,8 @@ def _accumulate(
             owned.add(key)
     elif in_place and key in owned:
         total += grad
+    elif in_place:
+        grads[key] = np.asarray(total + grad)  # 0-d + 0-d gives a NumPy scalar, not an array
+        owned.add(key)
     else:
         grads[key] = total + grad
-        if in_place:
-            owned.add(key)

@@ -751,7 +751,7 @@ def _store_grad(leaf: Tensor, gradient: Any, owned: bool, create_graph: bool) ->
     if leaf.grad is None:
         leaf.grad = Tensor._wrap(gradient if owned else gradient.copy())
     else:
-        leaf.grad = Tensor._wrap(leaf.grad.data + gradient)
+        leaf.grad = Tensor._wrap(np.asarray(leaf.grad.data + gradient))  # 0-d: no scalar
 
 
 def grad(
