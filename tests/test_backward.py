@@ -65,6 +65,9 @@ def test_zero_d_gradients_from_several_paths_all_count():
     (a * a + a * 3.0 + a * 5.0).backward()  # f′ = 2a + 8
     np.testing.assert_allclose(a.grad.item(), 2 * 0.7 + 8.0, rtol=1e-14)
     assert type(a.grad.data) is np.ndarray and a.grad.shape == ()
+    (a * 2.0).backward()  # accumulation into an existing 0-d .grad
+    np.testing.assert_allclose(a.grad.item(), 2 * 0.7 + 10.0, rtol=1e-14)
+    assert type(a.grad.data) is np.ndarray
 
 
 def test_node_reused_1000_times():
