@@ -70,8 +70,8 @@ def _worst_mismatch(
         if excess[index] > 1.0 and (worst is None or excess[index] > worst[0]):
             detail = (
                 f"input {position}, Jacobian element {tuple(int(i) for i in index)} "
-                f"(output index, then input index): analytic {a[index]!r}, "
-                f"numeric {n[index]!r}, |difference| {abs(a[index] - n[index]):.3e} "
+                f"(output index, then input index): analytic {float(a[index])!r}, "
+                f"numeric {float(n[index])!r}, |difference| {abs(a[index] - n[index]):.3e} "
                 f"> atol {atol:g} + rtol {rtol:g}·|numeric|"
             )
             worst = (float(excess[index]), detail)
