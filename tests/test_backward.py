@@ -181,6 +181,12 @@ def test_grad_rejects_inputs_that_do_not_require_grad():
         mg.grad(x * 2.0, [Tensor(1.0)])
 
 
+def test_grad_accepts_a_python_number_as_grad_outputs_of_a_scalar():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (grad_x,) = mg.grad((x * x).sum(), x, grad_outputs=3.0)
+    np.testing.assert_array_equal(grad_x.data, [6.0, 12.0])  # 3·2x
+
+
 def test_grad_outputs_count_must_match():
     x = Tensor(1.0, requires_grad=True)
     with pytest.raises(ValueError, match="2 grad_outputs given for 1 outputs"):
