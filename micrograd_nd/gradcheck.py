@@ -30,17 +30,20 @@ def _as_float64_inputs(inputs: Sequence[Any]) -> list[np.ndarray]:
     return arrays
 
 
-def _evaluate(fn: Callable[..., Tensor], arrays: Sequence[np.ndarray]) -> np.ndarray:
-    output = fn(*[Tensor(a) for a in arrays])
+def _checked_output(output: Any) -> Tensor:
     if not isinstance(output, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(output).__name__}")
-    return output.data
+    return output
+
+
+def _evaluate(fn: Callable[..., Tensor], arrays: Sequence[np.ndarray]) -> np.ndarray:
+    return _checked_output(fn(*[Tensor(a) for a in arrays])).data
 
 
 def analytic_jacobian(fn: Callable[..., Tensor], arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
     """∂fn/∂input for each input, shape ``output.shape + input.shape``, by one VJP per row."""
     leaves = [Tensor(a, requires_grad=True) for a in arrays]
-    output = fn(*leaves)
+    output = _checked_output(fn(*leaves))
     jacobians = [np.zeros(output.shape + a.shape) for a in arrays]
     if not output.requires_grad:  # the output does not depend on the inputs at all
         return jacobians
@@ -70,8 +73,8 @@ def _worst_mismatch(
         if excess[index] > 1.0 and (worst is None or excess[index] > worst[0]):
             detail = (
                 f"input {position}, Jacobian element {tuple(int(i) for i in index)} "
-                f"(output index, then input index): analytic {a[index]!r}, "
-                f"numeric {n[index]!r}, |difference| {abs(a[index] - n[index]):.3e} "
+                f"(output index, then input index): analytic {float(a[index])!r}, "
+                f"numeric {float(n[index])!r}, |difference| {abs(a[index] - n[index]):.3e} "
                 f"> atol {atol:g} + rtol {rtol:g}·|numeric|"
             )
             worst = (float(excess[index]), detail)

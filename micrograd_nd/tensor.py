@@ -783,12 +783,21 @@ def _run_backward(
 def _store_grad(leaf: Tensor, gradient: Any, owned: bool, create_graph: bool) -> None:
     """Add a gradient to ``leaf.grad``, never sharing memory with another array."""
     if create_graph:
-        leaf.grad = gradient if leaf.grad is None else leaf.grad + gradient
+        leaf.grad = _recorded_copy(gradient) if leaf.grad is None else leaf.grad + gradient
         return
     if leaf.grad is None:
         leaf.grad = Tensor._wrap(gradient if owned else gradient.copy())
     else:
-        leaf.grad = Tensor._wrap(leaf.grad.data + gradient)
+        leaf.grad = Tensor._wrap(np.asarray(leaf.grad.data + gradient))  # 0-d: no scalar
+
+
+def _recorded_copy(gradient: Tensor) -> Tensor:
+    """A new tensor equal to ``gradient`` and differentiable like it (``create_graph``).
+
+    Recorded gradients may be one object for several leaves (``a + b``), the caller's seed, or
+    views of it (reshape); a copy keeps each result's memory its own. ×1 keeps the sign of 0.
+    """
+    return multiply(gradient, 1.0)
 
 
 def grad(
@@ -807,7 +816,7 @@ def grad(
     """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray, int, float)):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     if len(grad_outputs) != len(outputs):
         raise ValueError(
@@ -838,7 +847,6 @@ def grad(
             results.append(None)
             continue
         g, owned = found[id(t)]
-        if not create_graph:
-            g = Tensor._wrap(g if owned else g.copy())
+        g = _recorded_copy(g) if create_graph else Tensor._wrap(g if owned else g.copy())
         results.append(g)
     return tuple(results)
