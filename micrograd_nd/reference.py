@@ -158,7 +158,10 @@ def sample_costs(
         return np.mean((a - labels) ** 2, axis=-1)
     if cost == "binary_cross_entropy":
         if bce_guard > 0.0:  # 001's code: ln(y + 1e-5) and ln(1 − y + 1e-5)
-            terms = -labels * np.log(a + bce_guard) - (1 - labels) * np.log(1 - a + bce_guard)
+            # 1 − y is taken as σ(−z): rounding 1 − y near y = 1 costs ~1e-16 absolute, which
+            # the guard turns into ~1e-11 noise in the cost, visible to finite differences.
+            one_minus_y = sigmoid(-z)
+            terms = -labels * np.log(a + bce_guard) - (1 - labels) * np.log(one_minus_y + bce_guard)
         else:  # exact (4) from the logits: −ln σ(z) = softplus(−z), −ln(1 − σ(z)) = softplus(z)
             terms = labels * np.logaddexp(0.0, -z) + (1 - labels) * np.logaddexp(0.0, z)
         return np.sum(terms, axis=-1)
@@ -315,7 +318,7 @@ class _Problem:
 
 def _as_float_array(value: object, what: str) -> np.ndarray:
     array = np.asarray(value)
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+    if array.dtype.kind not in "iuf":  # signed, unsigned, floating; not bool/complex/object
         raise TypeError(f"{what} must be a real numeric array, got dtype {array.dtype}")
     return np.array(array, dtype=np.float64, copy=True)
 

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from micrograd_nd import reference
 from micrograd_nd.finite_differences import numerical_gradient
@@ -73,27 +72,26 @@ class Case:
         )
 
 
-def _matrix(rows: int, cols: int, bound: float) -> st.SearchStrategy[np.ndarray]:
-    elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=64)
-    return arrays(np.float64, (rows, cols), elements=elements)
-
-
 @st.composite
-def _labels(draw: st.DrawFn, cost: str, n: int, k: int) -> np.ndarray:
+def _labels(draw: st.DrawFn, rng: np.random.Generator, cost: str, n: int, k: int) -> np.ndarray:
     if cost == "binary_cross_entropy":
-        return draw(_matrix(n, k, 1.0)) * 0.5 + 0.5  # in [0, 1]
+        return rng.uniform(0.0, 1.0, size=(n, k))
     if cost == "softmax_cross_entropy":
         if draw(st.booleans()):  # one-hot, as 003 writes it
-            classes = draw(arrays(np.int64, (n,), elements=st.integers(0, k - 1)))
-            return np.eye(k)[classes]
-        weights = np.abs(draw(_matrix(n, k, 1.0))) + 1e-3
+            return np.eye(k)[rng.integers(0, k, size=n)]
+        weights = rng.uniform(1e-3, 1.0, size=(n, k))
         return weights / weights.sum(axis=1, keepdims=True)
-    return draw(_matrix(n, k, 1.0))
+    return rng.uniform(-1.0, 1.0, size=(n, k))
 
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    """Depth 1–4, widths 1–12, batch 1–16, any activations/cost/reduction, L2 on or off."""
+    """Depth 1–4, widths 1–12, batch 1–16, any activations/cost/reduction, L2 on or off.
+
+    Hypothesis draws (and shrinks) the structure; the numbers come from a NumPy generator
+    seeded by Hypothesis, uniform in ±scale with a per-layer scale from WEIGHT_SCALES. Drawing
+    every float through Hypothesis made the mutation searches several times slower.
+    """
     depth = draw(st.integers(1, 4))
     widths = draw(st.lists(st.integers(1, 12), min_size=depth + 1, max_size=depth + 1))
     cost = draw(st.sampled_from(reference.COSTS))
@@ -104,18 +102,19 @@ def cases(draw: st.DrawFn) -> Case:
         activations.append("identity")
     else:
         activations.append(draw(st.sampled_from(HIDDEN_ACTIVATIONS)))
-    weights, biases = [], []
-    for n_in, n_out in itertools.pairwise(widths):
-        scale = draw(st.sampled_from(WEIGHT_SCALES))
-        weights.append(draw(_matrix(n_out, n_in, scale)))
-        biases.append(draw(_matrix(1, n_out, scale))[0])
+    scales = [draw(st.sampled_from(WEIGHT_SCALES)) for _ in range(depth)]
     n = draw(st.integers(1, 16))
-    X = draw(_matrix(n, widths[0], 2.0))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    weights, biases = [], []
+    for (n_in, n_out), scale in zip(itertools.pairwise(widths), scales, strict=True):
+        weights.append(rng.uniform(-scale, scale, size=(n_out, n_in)))
+        biases.append(rng.uniform(-scale, scale, size=n_out))
+    X = rng.uniform(-2.0, 2.0, size=(n, widths[0]))
     return Case(
         weights=tuple(weights),
         biases=tuple(biases),
         X=X,
-        labels=draw(_labels(cost, n, widths[-1])),
+        labels=draw(_labels(rng, cost, n, widths[-1])),
         activations=tuple(activations),
         cost=cost,
         reduction=draw(st.sampled_from(reference.REDUCTIONS)),
