@@ -26,7 +26,7 @@ def array_and_axis(draw, elements=moderate):
 
 
 def np_sigmoid(x):
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # both branches are evaluated
         return np.where(x >= 0, 1.0 / (1.0 + np.exp(-x)), np.exp(x) / (1.0 + np.exp(x)))
 
 
