@@ -91,7 +91,7 @@ def test_repr_is_readable():
 # ---- Linear -------------------------------------------------------------------------------------
 def test_linear_matches_hand_computation_and_layout():
     layer = nn.Linear(3, 2, rng=0)
-    layer.weight.data[...] = [[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]]  # (out, in): W(l) of (n_l, n_{l-1})
+    layer.weight.data[...] = [[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]]  # (out, in) = (n_l, n_{l-1})
     layer.bias.data[...] = [0.5, -2.0]
     x = np.array([[1.0, 0.0, -1.0], [2.0, 1.0, 1.0]])
     expected = np.array([[1 - 3 + 0.5, -1 - 2.0], [2 + 2 + 3 + 0.5, -2 + 0.5 - 2.0]])
