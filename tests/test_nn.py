@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import micrograd_nd as mg
 from micrograd_nd import nn
@@ -304,3 +306,20 @@ def test_save_is_atomic_when_a_state_cannot_be_written(tmp_path, monkeypatch):
         nn.save(model, path)
     assert path.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temp file left
+
+
+@settings(max_examples=15)
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=2, max_size=4),
+    activation=st.sampled_from(sorted(nn.ACTIVATIONS)),
+    seed=st.integers(0, 2**16),
+)
+def test_any_mlp_round_trips_through_a_file(tmp_path_factory, sizes, activation, seed):
+    model = nn.MLP(sizes, activation=activation, rng=seed)
+    assert [type(m).__name__ for m in model][::2] == ["Linear"] * (len(sizes) - 1)
+    path = tmp_path_factory.mktemp("model") / "m.npz"
+    nn.save(model, path)
+    fresh = nn.load(nn.MLP(sizes, activation=activation, rng=seed + 1), path)
+    assert_same(fresh.state_dict(), model.state_dict())
+    x = np.random.default_rng(seed).standard_normal((3, sizes[0]))
+    np.testing.assert_array_equal(fresh(x).data, model(x).data)
