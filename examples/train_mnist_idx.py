@@ -13,6 +13,7 @@ batch 128, float32, pixels scaled to [0, 1].
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,22 @@ import numpy as np
 from micrograd_nd import nn, optim
 from micrograd_nd.data import images_to_float, load_mnist
 from micrograd_nd.training import evaluate, fit
+
+
+def blas_threads(count: int | None) -> contextlib.AbstractContextManager:
+    """Limit NumPy's BLAS to ``count`` threads (None: leave it) when threadpoolctl exists.
+
+    Why: these matrices are small, so BLAS threads spend more time starting and spin-waiting
+    than multiplying; on a busy 2-core machine the default threading made a 3-second run
+    take over a minute. threadpoolctl comes with scikit-learn; without it this does nothing.
+    """
+    if count is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=count, user_api="blas")
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -34,7 +51,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                         help="use only the first N training and test images (quick runs)")
     parser.add_argument("--save", type=Path, default=None, help="save the model here (.npz)")
     parser.add_argument("--no-progress", action="store_true", help="plain per-epoch lines")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="BLAS threads (default: None; see blas_threads)")
     args = parser.parse_args(argv)
+    with blas_threads(args.blas_threads):
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> dict[str, float]:
 
     train_images, y_train = load_mnist(args.data_dir, "train")
     test_images, y_test = load_mnist(args.data_dir, "t10k")
