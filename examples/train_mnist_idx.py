@@ -7,13 +7,15 @@
 ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (each optionally ``.gz``). On
 Debian/Ubuntu, ``apt-get install dataset-fashion-mnist`` puts Fashion-MNIST in
 ``/usr/share/datasets/fashion-mnist``. Model: 784-256-128-10 ReLU MLP, Adam(lr=1e-3),
-batch 128, float32, pixels scaled to [0, 1].
+batch 128, float32, pixels scaled to [0, 1]; the learning rate decays along a cosine
+from 1e-3 to 0 over the epochs.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 from pathlib import Path
 
 import numpy as np
@@ -76,10 +78,15 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     print(model)
+    def cosine(epoch: int) -> float:
+        # Decaying the step size to ~0 lets the last epochs settle instead of bouncing
+        # ±0.5% around the optimum, so the final accuracy does not depend on luck.
+        return args.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / max(args.epochs, 1)))
+
     history = fit(
         model, loss_fn, optimizer, (X_train, y_train), epochs=args.epochs,
         batch_size=args.batch_size, rng=args.seed, validation_data=(X_test, y_test),
-        progress=not args.no_progress,
+        progress=not args.no_progress, lr_schedule=cosine,
     )
     test = evaluate(model, X_test, y_test, loss_fn)
     per_epoch = float(np.mean(history.epoch_time)) if history.epoch_time else 0.0

@@ -118,3 +118,18 @@ def test_write_your_own_loop_recipe_from_the_docstring_runs():
             optim.clip_grad_norm_(model.parameters(), max_norm=5.0)
             optimizer.step()
     assert evaluate(model, X, y, loss_fn).loss < first
+
+
+def test_lr_schedule_sets_the_learning_rate_each_epoch():
+    X, y = make_moons(16, rng=0)
+    model = nn.MLP([2, 4, 2], rng=0)
+    optimizer = optim.SGD(model.parameters(), lr=1.0)
+    seen = []
+
+    def schedule(epoch):
+        seen.append(epoch)
+        return 0.1 / (epoch + 1)
+
+    fit(model, nn.CrossEntropyLoss(), optimizer, (X, y), epochs=3, progress=False,
+        verbose=False, lr_schedule=schedule)
+    assert seen == [0, 1, 2] and optimizer.lr == pytest.approx(0.1 / 3)
