@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                         help="use only the first N training and test images (quick runs)")
     parser.add_argument("--save", type=Path, default=None, help="save the model here (.npz)")
     parser.add_argument("--no-progress", action="store_true", help="plain per-epoch lines")
-    parser.add_argument("--blas-threads", type=int, default=None,
-                        help="BLAS threads (default: None; see blas_threads)")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS threads (default: 1; see blas_threads)")
     args = parser.parse_args(argv)
     with blas_threads(args.blas_threads):
         return run(args)
