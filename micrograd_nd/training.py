@@ -183,6 +183,7 @@ def fit(
     verbose: bool = True,
     shuffle: bool = True,
     eval_batch_size: int = 1024,
+    lr_schedule: Callable[[int], float] | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_data = (X, y)``; return a History.
 
@@ -191,6 +192,9 @@ def fit(
     (an int seed makes the run repeatable). Training loss/metric are averaged over the
     epoch's batches as they were trained (so they lag the end-of-epoch model a little);
     validation figures come from :func:`evaluate` after the epoch.
+
+    ``lr_schedule(epoch)`` (epoch counted from 0), if given, sets ``optimizer.lr`` at the
+    start of each epoch, e.g. cosine decay ``lambda e: lr0 * 0.5 * (1 + cos(π e / epochs))``.
 
     Output: with ``progress`` and tqdm installed, a progress bar per epoch; otherwise, if
     ``verbose``, one printed line per epoch. ``progress=False, verbose=False`` is silent.
@@ -204,6 +208,8 @@ def fit(
     use_bar = progress and _tqdm is not None
     for epoch in range(epochs):
         start = time.perf_counter()
+        if lr_schedule is not None:
+            optimizer.lr = float(lr_schedule(epoch))
         model.train()
         loss_sum, metric_sum, seen = 0.0, 0.0, 0
         bar = (

@@ -1,0 +1,77 @@
+"""Fast smoke runs of every example (tiny epochs); they must run and report sane numbers."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from micrograd_nd.data import save_idx
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_digits_quick(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    result = load_example("train_digits").main(["--quick", "--out-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert result["reloaded"] == result["accuracy"] > 0.5
+    assert "reloaded model: test accuracy" in out and "gradient comparison" in out
+    assert (tmp_path / "digits_mlp_seed0.npz").is_file()
+
+
+def test_seed001_sigmoid_digits_quick(capsys):
+    pytest.importorskip("sklearn")
+    for cost in ("square", "ce"):
+        result = load_example("seed001_sigmoid_digits").main(["--quick", "--cost", cost])
+        assert result["gradcheck_relative"] < 1e-4
+        assert 0.0 <= result["accuracy"] <= 1.0
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_train_mnist_idx_on_a_tiny_fake_dataset(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for kind, count in (("train", 60), ("t10k", 20)):
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        images = rng.integers(0, 50, (count, 6, 6)).astype(np.uint8)
+        images[np.arange(count), labels % 6, labels // 6 * 3] = 255  # learnable signal
+        save_idx(tmp_path / f"{kind}-images-idx3-ubyte", images)
+        save_idx(tmp_path / f"{kind}-labels-idx1-ubyte.gz", labels)
+    model_path = tmp_path / "model.npz"
+    result = load_example("train_mnist_idx").main([
+        "--data-dir", str(tmp_path), "--epochs", "2", "--batch-size", "16",
+        "--hidden", "8", "--no-progress", "--save", str(model_path),
+    ])
+    out = capsys.readouterr().out
+    assert "60 training and 20 test images of 6×6" in out and "time per epoch" in out
+    assert 0.0 <= result["accuracy"] <= 1.0 and model_path.is_file()
+
+
+def test_two_moons_as_a_script(tmp_path):
+    """Run the way the README does (a subprocess), so the script's own entry point is covered."""
+    env = dict(os.environ, PYTHONPATH=str(EXAMPLES.parent), MPLBACKEND="Agg")
+    png = tmp_path / "moons.png"
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "two_moons.py"), "--quick", "--out", str(png)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "test accuracy" in done.stdout
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "no plot" in done.stdout
+    else:
+        assert png.is_file()
