@@ -28,8 +28,9 @@ def test_train_digits_quick(tmp_path, capsys):
     result = load_example("train_digits").main(["--quick", "--out-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert result["reloaded"] == result["accuracy"] > 0.5
-    assert "reloaded model: test accuracy" in out and "gradient comparison" in out
+    assert "reloaded model: test accuracy" in out and "delta rule and autodiff agree" in out
     assert (tmp_path / "digits_mlp_seed0.npz").is_file()
+    assert (tmp_path / "digits_scaler_seed0.npz").is_file()
 
 
 def test_seed001_sigmoid_digits_quick(capsys):
