@@ -17,14 +17,13 @@ seconds rather than hours.
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 import numpy as np
 
 from micrograd_nd import nn, optim
 from micrograd_nd.autograd import no_grad
 from micrograd_nd.data import load_digits, one_hot, train_test_split
-from micrograd_nd.training import evaluate, fit
+from micrograd_nd.training import evaluate, fit, limit_blas_threads
 
 
 def build(sizes: list[int], seed: int) -> nn.MLP:
@@ -70,21 +69,6 @@ def gradient_check(model: nn.MLP, cost: nn.Module, x: np.ndarray, label: np.ndar
     return worst
 
 
-def blas_threads(count: int | None) -> contextlib.AbstractContextManager:
-    """Limit NumPy's BLAS to ``count`` threads (None: leave it) when threadpoolctl exists.
-
-    Why: these matrices are small, so BLAS threads spend more time starting and spin-waiting
-    than multiplying; on a busy 2-core machine the default threading made a 3-second run
-    take over a minute. threadpoolctl comes with scikit-learn; without it this does nothing.
-    """
-    if count is None:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=count, user_api="blas")
-
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -95,9 +79,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="1 epoch on 200 samples")
     parser.add_argument("--blas-threads", type=int, default=1,
-                        help="BLAS threads (default: 1; see blas_threads)")
+                        help="BLAS threads (default: 1; see training.limit_blas_threads)")
     args = parser.parse_args(argv)
-    with blas_threads(args.blas_threads):
+    with limit_blas_threads(args.blas_threads):
         return run(args)
 
 

@@ -15,7 +15,6 @@ trained network.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from micrograd_nd import nn, optim
 from micrograd_nd.compare import compare_gradients
 from micrograd_nd.data import load_digits, train_test_split
 from micrograd_nd.serialization import load_arrays, save_arrays
-from micrograd_nd.training import History, evaluate, fit
+from micrograd_nd.training import History, evaluate, fit, limit_blas_threads
 
 SIZES = [64, 256, 128, 10]
 LEARNING_RATE = 1e-3
@@ -120,21 +119,6 @@ def plot_history(history: History, path: Path) -> None:
     print(f"wrote {path}")
 
 
-def blas_threads(count: int | None) -> contextlib.AbstractContextManager:
-    """Limit NumPy's BLAS to ``count`` threads (None: leave it) when threadpoolctl exists.
-
-    Why: these matrices are small, so BLAS threads spend more time starting and spin-waiting
-    than multiplying; on a busy 2-core machine the default threading made a 3-second run
-    take over a minute. threadpoolctl comes with scikit-learn; without it this does nothing.
-    """
-    if count is None:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=count, user_api="blas")
-
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -145,9 +129,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--out-dir", type=Path, default=Path("outputs/digits"),
                         help="where the model, scaler and PNG go (default: outputs/digits)")
     parser.add_argument("--blas-threads", type=int, default=1,
-                        help="BLAS threads (default: 1; see blas_threads)")
+                        help="BLAS threads (default: 1; see training.limit_blas_threads)")
     args = parser.parse_args(argv)
-    with blas_threads(args.blas_threads):
+    with limit_blas_threads(args.blas_threads):
         return run(args)
 
 

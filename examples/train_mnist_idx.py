@@ -14,7 +14,6 @@ from 1e-3 to 0 over the epochs.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 from pathlib import Path
 
@@ -22,23 +21,7 @@ import numpy as np
 
 from micrograd_nd import nn, optim
 from micrograd_nd.data import images_to_float, load_mnist
-from micrograd_nd.training import evaluate, fit
-
-
-def blas_threads(count: int | None) -> contextlib.AbstractContextManager:
-    """Limit NumPy's BLAS to ``count`` threads (None: leave it) when threadpoolctl exists.
-
-    Why: these matrices are small, so BLAS threads spend more time starting and spin-waiting
-    than multiplying; on a busy 2-core machine the default threading made a 3-second run
-    take over a minute. threadpoolctl comes with scikit-learn; without it this does nothing.
-    """
-    if count is None:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=count, user_api="blas")
+from micrograd_nd.training import evaluate, fit, limit_blas_threads
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -54,9 +37,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--save", type=Path, default=None, help="save the model here (.npz)")
     parser.add_argument("--no-progress", action="store_true", help="plain per-epoch lines")
     parser.add_argument("--blas-threads", type=int, default=1,
-                        help="BLAS threads (default: 1; see blas_threads)")
+                        help="BLAS threads (default: 1; see training.limit_blas_threads)")
     args = parser.parse_args(argv)
-    with blas_threads(args.blas_threads):
+    with limit_blas_threads(args.blas_threads):
         return run(args)
 
 

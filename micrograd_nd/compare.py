@@ -44,6 +44,7 @@ __all__ = [
     "compare_gradients",
     "main",
     "network_arrays",
+    "prepare_problem",
 ]
 
 QUANTITIES = ("delta", "dW", "db")
@@ -124,6 +125,25 @@ def _from_sequential(model: Sequential) -> Network:
     if not weights:
         raise ValueError("compare: the model has no Linear layer")
     return Network(weights, biases, names)
+
+
+def prepare_problem(caller: str, network: Any, X: Any, labels: Any, loss: str,
+                    activations: Sequence[str] | None = None
+                    ) -> tuple[Network, np.ndarray, np.ndarray, str]:
+    """Validated float64 network arrays, inputs, label rows and the reference cost name.
+
+    Integer class labels are one-hot encoded for the softmax cross-entropy.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"{caller}: unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
+    cost = LOSSES[loss]
+    arrays = network_arrays(network, activations)
+    X = np.asarray(X, dtype=np.float64)
+    labels = np.asarray(labels)
+    if cost == "softmax_cross_entropy" and labels.ndim == 1:
+        labels = one_hot(labels, arrays.weights[-1].shape[0])
+    labels = labels.astype(np.float64).reshape(X.shape[0], -1)
+    return arrays, X, labels, cost
 
 
 @dataclass(frozen=True)
@@ -300,16 +320,8 @@ def compare_gradients(
     encoded. ``loss`` is one of :data:`LOSSES`; the cost is the reference's (module docstring
     of :mod:`micrograd_nd.reference`). Everything is computed in float64.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"compare_gradients: unknown loss {loss!r}; expected one of "
-                         f"{sorted(LOSSES)}")
-    cost = LOSSES[loss]
-    arrays = network_arrays(network, activations)
-    X = np.asarray(X, dtype=np.float64)
-    labels = np.asarray(labels)
-    if cost == "softmax_cross_entropy" and labels.ndim == 1:
-        labels = one_hot(labels, arrays.weights[-1].shape[0])
-    labels = labels.astype(np.float64).reshape(X.shape[0], -1)
+    arrays, X, labels, cost = prepare_problem("compare_gradients", network, X, labels, loss,
+                                              activations)
     tolerances = {**DEFAULT_TOLERANCES, **(tolerances or {})}
 
     rule = reference.forward_backward(arrays.weights, arrays.biases, X, labels,

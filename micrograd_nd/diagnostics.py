@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare import LOSSES, autodiff_backprop, network_arrays
-from .data import one_hot
+from .compare import autodiff_backprop, prepare_problem
 
 __all__ = ["LayerNorms", "format_norms", "gradient_norms"]
 
@@ -44,15 +43,9 @@ def gradient_norms(
     ``loss`` names a cost as in :func:`micrograd_nd.compare.compare_gradients`; integer class
     labels are one-hot encoded for ``"cross_entropy"``.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"gradient_norms: unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
-    arrays = network_arrays(network, activations)
-    X = np.asarray(X, dtype=np.float64)
-    labels = np.asarray(labels)
-    if LOSSES[loss] == "softmax_cross_entropy" and labels.ndim == 1:
-        labels = one_hot(labels, arrays.weights[-1].shape[0])
-    labels = labels.astype(np.float64).reshape(X.shape[0], -1)
-    grads = autodiff_backprop(arrays, X, labels, LOSSES[loss], reduction)
+    arrays, X, labels, cost = prepare_problem("gradient_norms", network, X, labels, loss,
+                                              activations)
+    grads = autodiff_backprop(arrays, X, labels, cost, reduction)
     return [
         LayerNorms(layer + 1, arrays.activations[layer], float(np.linalg.norm(grads.delta[layer])),
                    float(np.linalg.norm(grads.dW[layer])), float(np.linalg.norm(grads.db[layer])))

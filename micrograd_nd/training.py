@@ -20,6 +20,7 @@ schedule by assigning ``optimizer.lr``, an L2 term with :func:`micrograd_nd.l2_p
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -40,7 +41,9 @@ try:  # tqdm is optional: without it fit prints one line per epoch
 except ImportError:  # pragma: no cover - depends on the environment
     _tqdm = None
 
-__all__ = ["Evaluation", "History", "accuracy", "evaluate", "fit", "predict"]
+__all__ = [
+    "Evaluation", "History", "accuracy", "evaluate", "fit", "limit_blas_threads", "predict",
+]
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -245,3 +248,20 @@ def fit(
         elif verbose:
             print(f"epoch {epoch + 1}/{epochs}  {history.summary()}", flush=True)
     return history
+
+
+def limit_blas_threads(count: int | None) -> contextlib.AbstractContextManager:
+    """Limit NumPy's BLAS to ``count`` threads (None: leave it), when threadpoolctl exists.
+
+    Why: the matrices of small networks are small, so BLAS threads spend more time starting
+    and spin-waiting than multiplying; on a busy 2-core machine the default threading made a
+    3-second training run take over a minute. threadpoolctl comes with scikit-learn; without
+    it this does nothing.
+    """
+    if count is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=count, user_api="blas")
