@@ -1,6 +1,6 @@
 """Two moons: a small MLP learns a curved decision boundary; plots it when matplotlib exists.
 
-    python examples/two_moons.py             # writes two_moons.png next to where you run it
+    python examples/two_moons.py             # writes outputs/two_moons.png
     python examples/two_moons.py --quick     # a few epochs, no claims about accuracy
 
 Model: 2-16-16-2 tanh MLP (logits), softmax cross-entropy, Adam(lr=0.01), batch 32.
@@ -15,6 +15,7 @@ import numpy as np
 
 from micrograd_nd import nn, optim
 from micrograd_nd.data import make_moons, train_test_split
+from micrograd_nd.functional import softmax
 from micrograd_nd.training import evaluate, fit, predict
 
 
@@ -30,14 +31,14 @@ def plot_boundary(model: nn.Module, X: np.ndarray, y: np.ndarray, path: Path) ->
     (x_min, y_min), (x_max, y_max) = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
     grid_x, grid_y = np.meshgrid(np.linspace(x_min, x_max, 200), np.linspace(y_min, y_max, 200))
     logits = predict(model, np.column_stack([grid_x.ravel(), grid_y.ravel()]))
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probability = (shifted[:, 1] / shifted.sum(axis=1)).reshape(grid_x.shape)
+    probability = softmax(logits).data[:, 1].reshape(grid_x.shape)
     fig, axes = plt.subplots(figsize=(5, 4))
     axes.contourf(grid_x, grid_y, probability, levels=20, cmap="RdBu_r", alpha=0.6)
     axes.contour(grid_x, grid_y, probability, levels=[0.5], colors="k")
     axes.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu_r", edgecolors="k", s=15)
     axes.set_title("two moons: P(class 1) and the 0.5 boundary")
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--noise", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="5 epochs (smoke test)")
-    parser.add_argument("--out", type=Path, default=Path("two_moons.png"))
+    parser.add_argument("--out", type=Path, default=Path("outputs/two_moons.png"))
     args = parser.parse_args(argv)
 
     X, y = make_moons(args.samples, noise=args.noise, rng=args.seed)
