@@ -78,7 +78,11 @@ class Optimizer:
             if p.grad is None:
                 continue
             grad = np.asarray(p.grad.data, dtype=p.dtype)
-            self._update(p.data, grad, state)
+            theta = p.data
+            self._update(theta, grad, state)
+            # Assign through the ``data`` setter (as ``p.data -= step`` would): it bumps
+            # p.version, so a graph that saved the old values refuses to back-propagate.
+            p.data = theta
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, state: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -194,7 +194,9 @@ class Module:
             )
         # Only now, with every entry checked, is anything written.
         for parameter, array in staged:
-            parameter.data[...] = array
+            data = parameter.data
+            data[...] = array
+            parameter.data = data  # through the setter: bumps the version (see Tensor.data)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``state_dict()`` to ``path`` as an ``.npz`` (atomically; see :func:`save`)."""
