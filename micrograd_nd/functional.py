@@ -20,6 +20,7 @@ import numpy as np
 from .tensor import (
     ArrayLike,
     Tensor,
+    _check_axis,
     _operand,
     exp,
     log,
@@ -94,6 +95,7 @@ def logsumexp(x: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: b
     (softmax) exact while every exponent is ≤ 0.
     """
     x = _operand(x)
+    axis = _check_axis("logsumexp", x, axis)
     shift = np.max(x.data, axis=axis, keepdims=True)
     shift = np.where(np.isfinite(shift), shift, 0.0).astype(x.dtype)  # all −∞ rows: no NaN
     shifted_sum = sum(exp(x - shift), axis=axis, keepdims=True)
