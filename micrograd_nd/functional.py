@@ -249,6 +249,8 @@ def _pick_classes(log_probs: Tensor, labels: np.ndarray) -> Tensor:
 
 def l2_penalty(parameters: Iterable[Tensor], weight: float) -> Tensor:
     """½ λ Σ_l ‖W(l)‖²_F (seed 003's structural-risk term)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.floating)):
+        raise TypeError(f"l2_penalty: weight must be a number, got {type(weight).__name__}")
     total: Any = 0.0
     for parameter in parameters:
         total = total + sum(parameter * parameter)
