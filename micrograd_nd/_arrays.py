@@ -43,7 +43,15 @@ def as_data_array(value: Any, dtype: Any = None, copy: bool = False) -> np.ndarr
     them) take the default dtype rather than NumPy's float64, so ``set_default_dtype`` works.
     """
     if dtype is not None:
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError as error:
+            raise TypeError(f"Tensor: {error}") from None
+        if isinstance(value, (list, tuple)) and _infers_object(value):
+            # np.array([None, 1], dtype=float) would silently turn None into NaN
+            raise TypeError(
+                "cannot make a Tensor from a sequence holding non-numeric items (e.g. None)"
+            )
     elif _is_python_float_data(value):
         dtype = _default_dtype
     try:
@@ -58,6 +66,14 @@ def as_data_array(value: Any, dtype: Any = None, copy: bool = False) -> np.ndarr
             "array (object, string and complex arrays are not supported)"
         )
     return array
+
+
+def _infers_object(value: Any) -> bool:
+    """True when NumPy would make ``value`` an object (or unconvertible) array."""
+    try:
+        return np.asarray(value).dtype.kind == "O"
+    except (TypeError, ValueError):
+        return True
 
 
 def _is_python_float_data(value: Any) -> bool:

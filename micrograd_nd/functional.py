@@ -20,6 +20,7 @@ import numpy as np
 from .tensor import (
     ArrayLike,
     Tensor,
+    _check_axis,
     _operand,
     exp,
     log,
@@ -94,6 +95,7 @@ def logsumexp(x: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: b
     (softmax) exact while every exponent is ≤ 0.
     """
     x = _operand(x)
+    axis = _check_axis("logsumexp", x, axis)
     shift = np.max(x.data, axis=axis, keepdims=True)
     shift = np.where(np.isfinite(shift), shift, 0.0).astype(x.dtype)  # all −∞ rows: no NaN
     shifted_sum = sum(exp(x - shift), axis=axis, keepdims=True)
@@ -247,6 +249,8 @@ def _pick_classes(log_probs: Tensor, labels: np.ndarray) -> Tensor:
 
 def l2_penalty(parameters: Iterable[Tensor], weight: float) -> Tensor:
     """½ λ Σ_l ‖W(l)‖²_F (seed 003's structural-risk term)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.floating)):
+        raise TypeError(f"l2_penalty: weight must be a number, got {type(weight).__name__}")
     total: Any = 0.0
     for parameter in parameters:
         total = total + sum(parameter * parameter)

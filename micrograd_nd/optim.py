@@ -35,7 +35,13 @@ def _as_parameter_list(params: Iterable[Tensor]) -> list[Tensor]:
         raise TypeError(
             "params must be an iterable of tensors (e.g. model.parameters()), got one Tensor"
         )
-    params = list(params)
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(
+            "params must be an iterable of tensors (e.g. model.parameters()), "
+            f"got {type(params).__name__}"
+        ) from None
     if not params:
         raise ValueError("optimizer got an empty parameter list")
     seen: set[int] = set()
@@ -78,7 +84,11 @@ class Optimizer:
             if p.grad is None:
                 continue
             grad = np.asarray(p.grad.data, dtype=p.dtype)
-            self._update(p.data, grad, state)
+            theta = p.data
+            self._update(theta, grad, state)
+            # Assign through the ``data`` setter (as ``p.data -= step`` would): it bumps
+            # p.version, so a graph that saved the old values refuses to back-propagate.
+            p.data = theta
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, state: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -160,9 +170,13 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
-        beta1, beta2 = betas
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
         for name, beta in (("betas[0]", beta1), ("betas[1]", beta2)):
-            if not 0.0 <= beta < 1.0:
+            number = not isinstance(beta, bool) and isinstance(beta, (int, float))
+            if not number or not 0.0 <= beta < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {beta!r}")
         self.betas = (float(beta1), float(beta2))
         self.eps = _check_nonnegative("eps", eps)

@@ -37,11 +37,16 @@ class ModelFileError(ValueError):
 
 
 def _validated(arrays: Mapping[str, ArrayLike]) -> dict[str, np.ndarray]:
+    if not isinstance(arrays, Mapping):
+        raise TypeError(f"arrays must be a mapping of name → array, got {type(arrays).__name__}")
     out = {}
     for name, value in arrays.items():
         if not isinstance(name, str) or not name:
             raise TypeError(f"array names must be non-empty strings, got {name!r}")
-        array = np.asarray(value)
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as error:  # e.g. ragged nested lists
+            raise TypeError(f"array {name!r} cannot be converted to an array: {error}") from None
         # Object arrays could only be stored by pickling, and unpickling runs arbitrary code.
         if array.dtype.hasobject:
             raise TypeError(
@@ -88,6 +93,8 @@ def save_arrays(path: PathLike, arrays: Mapping[str, ArrayLike], *, compress: bo
     """
     validated = _validated(arrays)
     target = Path(path)
+    if not target.parent.is_dir():  # else the error would name our temporary file
+        raise FileNotFoundError(f"cannot save {target}: directory {target.parent} does not exist")
     fd, temp = _create_temp(target)
     try:
         with os.fdopen(fd, "wb") as file:

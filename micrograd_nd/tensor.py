@@ -312,8 +312,16 @@ class Tensor:
                 "in-place assignment into a tensor that requires grad would bypass the graph; "
                 "build a new tensor (where, concatenate) or assign into .data under no_grad()"
             )
-        self._data[_plain_index(index)] = np.asarray(value.data if isinstance(value, Tensor)
-                                                     else value)
+        value = value.data if isinstance(value, Tensor) else value
+        try:
+            self._data[_plain_index(index)] = value
+        except IndexError as error:
+            raise IndexError(f"setitem: {error} (tensor shape {self.shape})") from None
+        except (TypeError, ValueError) as error:
+            raise type(error)(
+                f"setitem: cannot assign {type(value).__name__} of shape {np.shape(value)} "
+                f"into a tensor of shape {self.shape} and dtype {self.dtype}: {error}"
+            ) from None
         self._version += 1
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -523,7 +531,15 @@ def abs(x: ArrayLike) -> Tensor:
 def astype(x: ArrayLike, dtype: Any) -> Tensor:
     """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
     x = _operand(x)
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"astype: {error}") from None
+    if dtype.kind not in "fiub":
+        raise TypeError(
+            f"astype: unsupported dtype {dtype} for a Tensor (use a floating, integer or bool "
+            "dtype)"
+        )
     if x.dtype == dtype:
         return x
     if x.requires_grad and not is_float_dtype(dtype):

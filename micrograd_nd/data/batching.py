@@ -149,7 +149,8 @@ def train_test_split(
     in both parts (up to rounding). Both parts must be non-empty.
     """
     arrays_ = _aligned(arrays)
-    if not 0.0 < float(test_fraction) < 1.0:
+    number = isinstance(test_fraction, numbers.Real) and not isinstance(test_fraction, bool)
+    if not number or not 0.0 < float(test_fraction) < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     gen = as_generator(rng)
     n = len(arrays_[0])

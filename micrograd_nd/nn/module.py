@@ -171,9 +171,13 @@ class Module:
         :class:`StateDictError` lists every missing, unexpected and wrong-shape name, and
         the model is left exactly as it was.
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"load_state_dict: expected a mapping of name → array, got {type(state).__name__}"
+            )
         own = dict(self.named_parameters())
         missing = [name for name in own if name not in state]
-        unexpected = [name for name in state if name not in own]
+        unexpected = [str(name) for name in state if name not in own]
         mismatched: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         problems: list[str] = []
         staged: list[tuple[Parameter, np.ndarray]] = []
@@ -181,7 +185,11 @@ class Module:
             if name not in state:
                 continue
             value = state[name]
-            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            try:
+                array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            except (TypeError, ValueError) as error:  # e.g. ragged nested lists
+                problems.append(f"{name} is not an array: {error}")
+                continue
             if array.shape != parameter.shape:
                 mismatched[name] = (parameter.shape, array.shape)
             elif array.dtype.kind not in "fiu":
@@ -194,7 +202,9 @@ class Module:
             )
         # Only now, with every entry checked, is anything written.
         for parameter, array in staged:
-            parameter.data[...] = array
+            data = parameter.data
+            data[...] = array
+            parameter.data = data  # through the setter: bumps the version (see Tensor.data)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``state_dict()`` to ``path`` as an ``.npz`` (atomically; see :func:`save`)."""

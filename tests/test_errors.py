@@ -1,0 +1,373 @@
+"""The error contract: every row of docs/errors.md is a bad call, its exception and its message.
+
+``ROWS`` is the single source of truth. ``test_row_raises`` runs each row; the doc tests
+check that docs/errors.md lists exactly these ids, with the same exception names, and that
+the message shown there for each row matches the row's pattern, so the page and the tests
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import struct
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import micrograd_nd as mg
+from micrograd_nd import data, nn, optim
+from micrograd_nd.data import IDXFormatError
+from micrograd_nd.nn import InputShapeError, StateDictError
+from micrograd_nd.serialization import ModelFileError, load_arrays, save_arrays
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
+PACKAGE_DIR = Path(mg.__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    call: Callable[[Path], object]
+    exception: type[BaseException]
+    pattern: str  # re.search-ed against str(exception)
+
+
+def _t(*shape: int, requires_grad: bool = False) -> mg.Tensor:
+    return mg.Tensor(np.ones(shape), requires_grad=requires_grad)
+
+
+# ---- helpers for rows that need some set-up ---------------------------------------------------
+def _backward_twice(_: Path) -> None:
+    x = _t(3, requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    y.backward()
+
+
+def _modify_saved_tensor(_: Path) -> None:
+    w = _t(3, requires_grad=True)
+    x = mg.Tensor(np.arange(3.0))
+    y = (w * x).sum()
+    x[0] = 10.0  # x was saved by multiply for w's gradient
+    y.backward()
+
+
+def _step_before_backward(_: Path) -> None:
+    model = nn.Linear(3, 2, rng=0)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    loss = model(np.ones((4, 3))).sum()
+    loss.backward(retain_graph=True)
+    opt.step()  # changes the weights the graph saved
+    loss.backward()
+
+
+def _anomaly_forward(_: Path) -> None:
+    x = mg.Tensor([0.0, 1.0], requires_grad=True)
+    with np.errstate(divide="ignore"), mg.detect_anomaly():
+        mg.log(x)
+
+
+def _anomaly_backward(_: Path) -> None:
+    x = mg.Tensor([0.0, 4.0], requires_grad=True)
+    with np.errstate(divide="ignore"), mg.detect_anomaly():
+        mg.sqrt(x).sum().backward()
+
+
+def _unchanged_on_failure(state_for: Callable[[nn.Module], object]) -> Callable[[Path], None]:
+    """Call load_state_dict with a bad state; assert the model did not change; re-raise."""
+
+    def call(_: Path) -> None:
+        model = nn.MLP([3, 4, 2], rng=0)
+        before = {name: p.data.copy() for name, p in model.named_parameters()}
+        versions = [p.version for p in model.parameters()]
+        try:
+            model.load_state_dict(state_for(model))
+        finally:
+            for name, p in model.named_parameters():
+                np.testing.assert_array_equal(p.data, before[name])
+            assert [p.version for p in model.parameters()] == versions
+
+    return call
+
+
+def _with_extra(model: nn.Module) -> dict:
+    return {**model.state_dict(), "layers.9.weight": np.zeros(2)}
+
+
+def _with_wrong_shape(model: nn.Module) -> dict:
+    state = {name: a + 1.0 for name, a in model.state_dict().items()}
+    state["layers.0.weight"] = np.zeros((3, 4))
+    return state
+
+
+def _without_bias(model: nn.Module) -> dict:
+    state = {name: a + 1.0 for name, a in model.state_dict().items()}
+    del state["layers.2.bias"]
+    return state
+
+
+def _corrupt_model_file(tmp: Path) -> None:
+    path = tmp / "model.npz"
+    path.write_bytes(b"this is not a zip archive at all" * 10)
+    nn.MLP([3, 4, 2], rng=0).load(path)
+
+
+def _truncated_model_file(tmp: Path) -> None:
+    path = tmp / "model.npz"
+    model = nn.MLP([3, 4, 2], rng=0)
+    model.save(path)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    model.load(path)
+
+
+def _flipped_byte_model_file(tmp: Path) -> None:
+    path = tmp / "model.npz"
+    save_arrays(path, {"w": np.arange(1000.0)})
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # inside the array's data: the zip CRC no longer matches
+    path.write_bytes(bytes(raw))
+    load_arrays(path)
+
+
+def _idx_bad_magic(tmp: Path) -> None:
+    path = tmp / "images.idx"
+    path.write_bytes(b"\x12\x34\x08\x01" + struct.pack(">I", 2) + b"\x00\x01")
+    data.load_idx(path)
+
+
+def _idx_truncated(tmp: Path) -> None:
+    path = tmp / "images.idx.gz"
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 10, 28, 28)
+    path.write_bytes(gzip.compress(header + bytes(100)))  # 10·28·28 bytes promised
+    data.load_idx(path)
+
+
+def _mnist_labels_are_images(tmp: Path) -> None:
+    images = np.zeros((2, 4, 4), dtype=np.uint8)
+    data.save_idx(tmp / "train-images-idx3-ubyte", images)
+    data.save_idx(tmp / "train-labels-idx1-ubyte", images)  # wrong file under the labels name
+    data.load_mnist(tmp)
+
+
+def _unused_input(_: Path) -> None:
+    x, unused = _t(2, requires_grad=True), _t(2, requires_grad=True)
+    mg.grad((x * 2).sum(), [x, unused])
+
+
+# ---- the table ---------------------------------------------------------------------------------
+ROWS: list[Row] = [
+    # Tensor construction and dtypes
+    Row("requires-grad-integer", lambda _: mg.Tensor(np.arange(3), requires_grad=True),
+        TypeError, r"requires_grad=True needs a floating dtype, got int64"),
+    Row("object-array", lambda _: mg.Tensor(np.array([1, "a"], dtype=object)),
+        TypeError, r"unsupported dtype object for a Tensor"),
+    Row("string-array", lambda _: mg.Tensor(["a", "b"]),
+        TypeError, r"unsupported dtype <U1 for a Tensor"),
+    Row("complex-array", lambda _: mg.Tensor(np.ones(2, dtype=complex)),
+        TypeError, r"unsupported dtype complex128 for a Tensor"),
+    Row("ragged-list", lambda _: mg.Tensor([[1.0], [1.0, 2.0]]),
+        TypeError, r"cannot make a Tensor from list: .*inhomogeneous"),
+    Row("none-in-list-with-dtype", lambda _: mg.Tensor([None, 1.0], dtype=np.float64),
+        TypeError, r"sequence holding non-numeric items"),
+    Row("astype-unsupported", lambda _: _t(2).astype(object),
+        TypeError, r"astype: unsupported dtype object"),
+    Row("set-default-dtype", lambda _: mg.set_default_dtype(np.int32),
+        TypeError, r"default dtype must be float32 or float64, got int32"),
+    # Operations
+    Row("operand-shape-mismatch", lambda _: _t(2, 3) + _t(4),
+        ValueError, r"add: operand shapes \(2, 3\), \(4,\) cannot be broadcast together"),
+    Row("matmul-inner-dimension", lambda _: _t(2, 3) @ _t(4, 5),
+        ValueError, r"matmul: inner dimensions differ: \(2, 3\) @ \(4, 5\) \(3 != 4\)"),
+    Row("matmul-batch-dimensions", lambda _: _t(2, 2, 3) @ _t(3, 3, 5),
+        ValueError, r"matmul \(batch dimensions\): operand shapes \(2,\), \(3,\)"),
+    Row("where-condition-dtype", lambda _: mg.where(_t(3), 1.0, 2.0),
+        TypeError, r"where: the condition must be a bool tensor, got float64"),
+    Row("axis-out-of-range", lambda _: _t(2, 3).sum(axis=2),
+        ValueError, r"sum: axis 2 is out of range for a tensor of shape \(2, 3\)"),
+    Row("softmax-axis-out-of-range", lambda _: mg.softmax(_t(2, 3), axis=3),
+        ValueError, r"logsumexp: axis 3 is out of range for a tensor of shape \(2, 3\)"),
+    Row("reshape-size", lambda _: _t(2, 3).reshape(4),
+        ValueError, r"reshape: cannot reshape array of size 6 into shape \(4,\)"),
+    Row("index-out-of-range", lambda _: _t(2, 3)[5],
+        IndexError, r"getitem: index 5 is out of bounds .*input shapes: \(2, 3\)"),
+    Row("setitem-requires-grad", lambda _: _t(3, requires_grad=True).__setitem__(0, 1.0),
+        RuntimeError, r"in-place assignment into a tensor that requires grad"),
+    Row("setitem-shape", lambda _: _t(3).__setitem__(slice(None), np.ones(4)),
+        ValueError,
+        r"setitem: cannot assign ndarray of shape \(4,\) into a tensor of shape \(3,\)"),
+    Row("unsupported-ufunc", lambda _: np.sin(_t(3)),
+        TypeError, r"numpy\.sin is not supported on Tensors"),
+    Row("item-of-many", lambda _: _t(3).item(),
+        ValueError, r"item\(\) needs a single-element tensor, got shape \(3,\)"),
+    # backward and grad
+    Row("backward-non-scalar", lambda _: (_t(3, requires_grad=True) * 2).backward(),
+        RuntimeError, r"a gradient argument is needed for an output of shape \(3,\)"),
+    Row("backward-gradient-shape",
+        lambda _: (_t(3, requires_grad=True) * 2).backward(np.ones(4)),
+        ValueError, r"gradient has shape \(4,\) but the output has shape \(3,\)"),
+    Row("backward-without-graph", lambda _: _t(1).backward(),
+        RuntimeError, r"this tensor does not require grad"),
+    Row("backward-freed-graph", _backward_twice,
+        mg.GraphFreedError, r"backward through the 'sum' op a second time.*retain_graph=True"),
+    Row("grad-unused-input", _unused_input,
+        ValueError, r"grad: input 1 \(shape \(2,\)\) is not used"),
+    Row("inplace-saved-tensor", _modify_saved_tensor,
+        mg.InPlaceModificationError,
+        r"backward through 'multiply': input 1 \(shape \(3,\), version 0 → 1\) changed in place"),
+    Row("inplace-step-before-backward", _step_before_backward,
+        mg.InPlaceModificationError, r"backward through '\w+': .*changed in place"),
+    Row("anomaly-forward", _anomaly_forward,
+        mg.AnomalyError, r"'log' produced inf in its value \(op created at .*test_errors\.py"),
+    Row("anomaly-backward", _anomaly_backward,
+        mg.AnomalyError, r"'power' produced inf in its gradient for input 0"),
+    # Losses
+    Row("cross-entropy-label-range",
+        lambda _: mg.cross_entropy(_t(2, 3), np.array([0, 3])),
+        ValueError, r"cross_entropy: labels must lie in \[0, 3\) for 3 classes, got .*\[0, 3\]"),
+    Row("cross-entropy-label-count",
+        lambda _: mg.cross_entropy(_t(2, 3), np.array([0, 1, 2])),
+        ValueError, r"cross_entropy: labels of shape \(3,\) do not match logits of shape \(2, 3\)"),
+    Row("cross-entropy-target-dtype",
+        lambda _: mg.cross_entropy(_t(2, 3), np.array(["a", "b"])),
+        TypeError, r"cross_entropy: target must be integer labels or float probabilities"),
+    Row("bce-target-range",
+        lambda _: mg.binary_cross_entropy(mg.Tensor([0.5, 0.5]), mg.Tensor([0.0, 2.0])),
+        ValueError, r"binary_cross_entropy: targets must lie in \[0, 1\], got .*\[0\.0, 2\.0\]"),
+    Row("bce-probability-range",
+        lambda _: mg.binary_cross_entropy(mg.Tensor([1.5, 0.5]), mg.Tensor([0.0, 1.0])),
+        ValueError, r"binary_cross_entropy: probabilities must lie in \[0, 1\]"),
+    Row("loss-shape-mismatch", lambda _: mg.mse_loss(_t(3), _t(3, 1)),
+        ValueError, r"mse_loss: prediction shape \(3,\) and target shape \(3, 1\) differ"),
+    Row("loss-reduction-name", lambda _: nn.MSELoss(reduction="avg"),
+        ValueError, r"MSELoss: reduction must be one of \('mean', 'sum', 'none'\), got 'avg'"),
+    # Layers and models
+    Row("linear-input-width", lambda _: nn.Linear(3, 2)(np.ones((4, 5))),
+        InputShapeError, r"Linear\(in_features=3.*expected input of shape \(\.\.\., 3\), "
+        r"got shape \(4, 5\)"),
+    Row("mlp-input-width", lambda _: nn.MLP([3, 4, 2])(np.ones((4, 5))),
+        InputShapeError, r"layers\.0: Linear\(in_features=3"),
+    Row("activation-name", lambda _: nn.MLP([2, 3, 1], activation="gelu"),
+        ValueError, r"unknown activation 'gelu'; valid names: identity, relu"),
+    Row("layer-size-nonpositive", lambda _: nn.Linear(0, 2),
+        ValueError, r"Linear: in_features must be a positive int, got 0"),
+    Row("mlp-size-nonpositive", lambda _: nn.MLP([2, -1, 1]),
+        ValueError, r"MLP: every size must be a positive int, got \[2, -1, 1\]"),
+    Row("initializer-name", lambda _: nn.Linear(2, 2, init="glorot"),
+        ValueError, r"unknown initializer 'glorot'; valid names:"),
+    # Optimisers
+    Row("optimizer-no-parameters", lambda _: optim.SGD([], lr=0.1),
+        ValueError, r"optimizer got an empty parameter list"),
+    Row("optimizer-negative-lr", lambda _: optim.Adam(nn.Linear(2, 2).parameters(), lr=-0.1),
+        ValueError, r"lr must be a number ≥ 0, got -0\.1"),
+    Row("optimizer-one-tensor", lambda _: optim.SGD(nn.Linear(2, 2).weight, lr=0.1),
+        TypeError, r"params must be an iterable of tensors"),
+    Row("optimizer-betas", lambda _: optim.Adam(nn.Linear(2, 2).parameters(), betas=(0.9,)),
+        ValueError, r"betas must be a pair \(beta1, beta2\), got \(0\.9,\)"),
+    # State dicts and files
+    Row("state-dict-missing", _unchanged_on_failure(_without_bias),
+        StateDictError, r"nothing was loaded.*\n  missing: layers\.2\.bias"),
+    Row("state-dict-unexpected", _unchanged_on_failure(_with_extra),
+        StateDictError, r"nothing was loaded.*\n  unexpected: layers\.9\.weight"),
+    Row("state-dict-wrong-shape", _unchanged_on_failure(_with_wrong_shape),
+        StateDictError,
+        r"wrong shape for layers\.0\.weight: model has \(4, 3\), state dict has \(3, 4\)"),
+    Row("state-dict-not-a-mapping", _unchanged_on_failure(lambda m: list(m.state_dict())),
+        TypeError, r"load_state_dict: expected a mapping of name → array, got list"),
+    Row("model-file-corrupt", _corrupt_model_file,
+        ModelFileError, r"model\.npz: not a valid \.npz \(zip\) archive"),
+    Row("model-file-truncated", _truncated_model_file,
+        ModelFileError, r"model\.npz: not a valid \.npz \(zip\) archive"),
+    Row("model-file-bad-checksum", _flipped_byte_model_file,
+        ModelFileError,
+        r"model\.npz: not a valid \.npz \(zip\) archive: Bad CRC-32 for file 'w\.npy'"),
+    Row("model-file-missing", lambda tmp: load_arrays(tmp / "absent.npz"),
+        FileNotFoundError, r"No such file or directory: .*absent\.npz"),
+    Row("save-object-array", lambda tmp: save_arrays(tmp / "m.npz", {"a": np.array([None])}),
+        TypeError, r"array 'a' has dtype object, which would need pickle"),
+    # Data
+    Row("idx-bad-magic", _idx_bad_magic,
+        IDXFormatError, r"images\.idx: bad magic number 0x12340801"),
+    Row("idx-truncated", _idx_truncated,
+        IDXFormatError, r"truncated data: header shape \(10, 28, 28\) of uint8 needs 7840 bytes"),
+    Row("mnist-wrong-file", _mnist_labels_are_images,
+        IDXFormatError, r"train-labels-idx1-ubyte: bad magic number 0x00000803 .*expected "
+        r"0x00000801"),
+    Row("one-hot-out-of-range", lambda _: data.one_hot([0, 5], 3),
+        ValueError, r"labels must be in \[0, 3\), got \[5\]"),
+    Row("batches-misaligned", lambda _: data.batches(np.ones(3), np.ones(4), batch_size=2),
+        ValueError, r"arrays must have the same first dimension, got lengths \[3, 4\]"),
+    Row("batch-size-nonpositive", lambda _: data.batches(np.ones(3), batch_size=0),
+        ValueError, r"batch_size must be a positive int, got 0"),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+def test_row_raises(row: Row, tmp_path: Path) -> None:
+    with pytest.raises(row.exception) as info:
+        row.call(tmp_path)
+    assert type(info.value) is row.exception
+    assert re.search(row.pattern, str(info.value), re.DOTALL), str(info.value)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+def test_row_is_raised_by_the_library_not_from_inside_numpy(row: Row, tmp_path: Path) -> None:
+    """The innermost frame of the traceback is micrograd_nd's own code (OS errors excepted)."""
+    with pytest.raises(row.exception) as info:
+        row.call(tmp_path)
+    if isinstance(info.value, OSError):
+        return
+    innermost = Path(traceback.extract_tb(info.value.__traceback__)[-1].filename).resolve()
+    assert PACKAGE_DIR in innermost.parents, f"raised from {innermost}"
+
+
+# ---- docs/errors.md is the same table ----------------------------------------------------------
+_DOC_ROW = re.compile(
+    r"^\| `(?P<id>[a-z0-9-]+)` \|(?P<call>.*)\| `(?P<exc>\w+)` \| (?P<msg>.*) \|$"
+)
+
+
+def _doc_rows() -> dict[str, tuple[str, str]]:
+    rows = {}
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        match = _DOC_ROW.match(line)
+        if match:
+            assert match["id"] not in rows, f"{match['id']} listed twice in {DOC.name}"
+            rows[match["id"]] = (match["exc"], match["msg"])
+    return rows
+
+
+def test_doc_lists_exactly_the_tested_rows() -> None:
+    documented = set(_doc_rows())
+    tested = {row.id for row in ROWS}
+    assert len(tested) == len(ROWS), "duplicate row ids"
+    assert documented - tested == set(), "documented but not tested"
+    assert tested - documented == set(), "tested but not documented"
+    assert len(ROWS) >= 25
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+def test_doc_row_matches_the_test(row: Row) -> None:
+    exc_name, message = _doc_rows()[row.id]
+    assert exc_name == row.exception.__name__
+    shown = message.strip("`").replace("\\|", "|").replace("\\n", "\n")
+    assert re.search(row.pattern, shown, re.DOTALL), f"docs/errors.md message for {row.id}"
+
+
+def test_library_exceptions_are_runtime_or_value_errors() -> None:
+    """Users can catch the library's errors by the builtin family they belong to."""
+    assert issubclass(mg.GraphFreedError, RuntimeError)
+    assert issubclass(mg.InPlaceModificationError, RuntimeError)
+    assert issubclass(mg.AnomalyError, FloatingPointError)
+    for error in (StateDictError, ModelFileError, IDXFormatError, InputShapeError):
+        assert issubclass(error, ValueError)
+
+
+def test_doc_exists() -> None:
+    assert DOC.is_file() and os.path.getsize(DOC) > 0
