@@ -23,10 +23,19 @@ def get_default_dtype() -> np.dtype:
     return _default_dtype
 
 
+def parse_dtype(dtype: Any, caller: str) -> np.dtype:
+    """``np.dtype(dtype)``, with any parsing failure (NumPy raises TypeError, ValueError or even
+    SyntaxError for strings like ``","``) turned into a TypeError that names the caller."""
+    try:
+        return np.dtype(dtype)
+    except (TypeError, ValueError, SyntaxError) as error:
+        raise TypeError(f"{caller}: {dtype!r} is not a dtype ({error})") from None
+
+
 def set_default_dtype(dtype: Any) -> None:
     """Set the dtype given to Python floats and new parameters (float32 or float64)."""
     global _default_dtype
-    dtype = np.dtype(dtype)
+    dtype = parse_dtype(dtype, "set_default_dtype")
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"default dtype must be float32 or float64, got {dtype}")
     _default_dtype = dtype
@@ -43,10 +52,7 @@ def as_data_array(value: Any, dtype: Any = None, copy: bool = False) -> np.ndarr
     them) take the default dtype rather than NumPy's float64, so ``set_default_dtype`` works.
     """
     if dtype is not None:
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError as error:
-            raise TypeError(f"Tensor: {error}") from None
+        dtype = parse_dtype(dtype, "Tensor")
         if isinstance(value, (list, tuple)) and _infers_object(value):
             # np.array([None, 1], dtype=float) would silently turn None into NaN
             raise TypeError(

@@ -22,6 +22,8 @@ from numpy.typing import DTypeLike
 
 from micrograd_nd._rng import RNGLike, as_generator
 
+from ._arrays import parse_dtype
+
 __all__ = [
     "INITIALIZERS",
     "calculate_gain",
@@ -47,7 +49,7 @@ def _shape(shape: Shape) -> tuple[int, ...]:
 
 
 def _float_dtype(dtype: DTypeLike) -> np.dtype:
-    dt = np.dtype(dtype)
+    dt = parse_dtype(dtype, "init")
     if not np.issubdtype(dt, np.floating):
         raise TypeError(f"initialisers produce floating-point arrays, got dtype {dt}")
     return dt

@@ -18,6 +18,7 @@ from ._arrays import (
     broadcast_shapes,
     get_default_dtype,
     is_float_dtype,
+    parse_dtype,
     sum_to_shape,
 )
 from .autograd import (
@@ -531,10 +532,7 @@ def abs(x: ArrayLike) -> Tensor:
 def astype(x: ArrayLike, dtype: Any) -> Tensor:
     """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
     x = _operand(x)
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError as error:
-        raise TypeError(f"astype: {error}") from None
+    dtype = parse_dtype(dtype, "astype")
     if dtype.kind not in "fiub":
         raise TypeError(
             f"astype: unsupported dtype {dtype} for a Tensor (use a floating, integer or bool "
