@@ -232,11 +232,6 @@ def topological_order(roots: Sequence[Any]) -> list[Any]:
     return emitted
 
 
-def _is_fresh(grad: Any, upstream: Any) -> bool:
-    """True when ``grad`` is a new array no one else holds, so the engine may own it."""
-    return isinstance(grad, np.ndarray) and grad.base is None and grad is not upstream
-
-
 def backpropagate(
     roots: Sequence[Any],
     root_grads: Sequence[Any],
@@ -269,11 +264,15 @@ def backpropagate(
         if grad is None:  # nothing flowed here (it only leads to roots given no gradient)
             continue
         node = tensor._node
+        grad_owned = key in owned
+        reported = False
         if wanted is None:
             if node is None or getattr(tensor, "_retains_grad", False):
-                results.append((tensor, grad, key in owned))
+                results.append((tensor, grad, grad_owned))
+                reported = True
         elif key in wanted:
-            results.append((tensor, grad, key in owned))
+            results.append((tensor, grad, grad_owned))
+            reported = True
         if node is None:
             continue
 
@@ -282,28 +281,43 @@ def backpropagate(
         inputs = parents if tensor_mode else [parent.data for parent in parents]
         out = tensor if tensor_mode else tensor.data
         primitive = node.primitive
-        for argnum, parent in enumerate(parents):
-            if not parent.requires_grad:
-                continue
-            rule = primitive.vjp(argnum)
-            if rule is None:
-                continue
+        targets = [
+            (argnum, parent, rule)
+            for argnum, parent in enumerate(parents)
+            if parent.requires_grad and (rule := primitive.vjp(argnum)) is not None
+        ]
+        # A view of ``grad`` (transpose, reshape, slice) may be handed on as an array the
+        # engine owns when nobody else can see ``grad``: the engine owns it, it is not being
+        # returned to the caller, and a single input receives something made from it.
+        exclusive = grad_owned and not reported and len(targets) == 1 and not tensor_mode
+        grad_root = grad if tensor_mode or grad.base is None else grad.base
+        for argnum, parent, rule in targets:
             parent_grad = rule(xp, grad, out, *inputs, **node.params)
-            if not tensor_mode and type(parent_grad) is not np.ndarray:
-                parent_grad = np.asarray(parent_grad)  # NumPy gives 0-d results as scalars
+            if tensor_mode:
+                fresh = False
+            else:
+                if type(parent_grad) is not np.ndarray:
+                    parent_grad = np.asarray(parent_grad)  # NumPy gives 0-d results as scalars
+                base = parent_grad.base
+                fresh = (
+                    parent_grad is not grad if base is None
+                    else exclusive and base is grad_root and parent_grad.flags.writeable
+                )
             if parent_grad.shape != parent.shape:
-                parent_grad = xp.sum_to_shape(parent_grad, parent.shape)
+                summed = xp.sum_to_shape(parent_grad, parent.shape)
+                # a reduction makes a new array (a reshape alone keeps the freshness)
+                fresh = fresh or not (tensor_mode or np.may_share_memory(summed, parent_grad))
+                parent_grad = summed
             if parent_grad.dtype != parent.dtype:
                 parent_grad = xp.astype(parent_grad, parent.dtype)
+                fresh = not tensor_mode  # a cast is a new array
             if _anomaly_mode.enabled:
                 check_finite(
                     primitive.name, parent_grad.data if tensor_mode else parent_grad,
                     f"gradient for input {argnum}", node.location,
                 )
-            _accumulate(
-                grads, owned, id(parent), parent_grad,
-                fresh=_is_fresh(parent_grad, grad), in_place=not tensor_mode,
-            )
+            _accumulate(grads, owned, id(parent), parent_grad, fresh=fresh,
+                        in_place=not tensor_mode)
         if not retain_graph:
             node.parents = None
     return results
