@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import linecache
+import operator
 import os
 import sys
 import threading
@@ -20,6 +21,10 @@ from typing import Any
 import numpy as np
 
 from .primitives import Primitive
+
+_ndarray = np.ndarray
+_version_of = operator.attrgetter("_version")
+_data_of = operator.attrgetter("_data")
 
 __all__ = [
     "AnomalyError",
@@ -169,7 +174,7 @@ class Node:
         self.primitive = primitive
         self.parents: tuple[Any, ...] | None = parents
         self.params = params
-        self.versions = tuple(parent._version for parent in parents)
+        self.versions = tuple(map(_version_of, parents))
         self.location = user_code_location() if _anomaly_mode.enabled else None
 
     def __repr__(self) -> str:
@@ -185,7 +190,7 @@ def _freed_error(node: Node) -> GraphFreedError:
     )
 
 
-def _check_unmodified(node: Node, output: Any) -> None:
+def _raise_modified(node: Node, output: Any) -> None:
     """Refuse to use saved values that were changed in place since the op ran."""
     changed = [
         f"input {i} (shape {parent.shape}, version {version} → {parent._version})"
@@ -194,12 +199,11 @@ def _check_unmodified(node: Node, output: Any) -> None:
     ]
     if output._version != 0:
         changed.append(f"its output (shape {output.shape}, version 0 → {output._version})")
-    if changed:
-        raise InPlaceModificationError(
-            f"backward through '{node.primitive.name}': " + ", ".join(changed)
-            + " changed in place after the op used it, so its gradient would be wrong. "
-            "Change a copy instead, or run the forward pass again after the change."
-        )
+    raise InPlaceModificationError(
+        f"backward through '{node.primitive.name}': " + ", ".join(changed)
+        + " changed in place after the op used it, so its gradient would be wrong. "
+        "Change a copy instead, or run the forward pass again after the change."
+    )
 
 
 def topological_order(roots: Sequence[Any]) -> list[Any]:
@@ -210,24 +214,29 @@ def topological_order(roots: Sequence[Any]) -> list[Any]:
     """
     emitted: list[Any] = []
     visited: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False) for root in reversed(roots)]
+    # Entries are tensors to expand, each preceded on the stack by a "done" marker (the
+    # tuple ``(tensor,)``): when the marker comes off, every input has been emitted.
+    stack: list[Any] = list(reversed(roots))
+    append, pop, emit, visit = stack.append, stack.pop, emitted.append, visited.add
     while stack:
-        tensor, inputs_done = stack.pop()
-        if inputs_done:
-            emitted.append(tensor)
+        tensor = pop()
+        if type(tensor) is tuple:
+            emit(tensor[0])
             continue
-        if id(tensor) in visited:
+        key = id(tensor)
+        if key in visited:
             continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
+        visit(key)
+        append((tensor,))
         node = tensor._node
         if node is None:
             continue
-        if node.parents is None:
+        parents = node.parents
+        if parents is None:
             raise _freed_error(node)
-        for parent in node.parents:
+        for parent in parents:
             if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
+                append(parent)
     emitted.reverse()
     return emitted
 
@@ -258,6 +267,7 @@ def backpropagate(
     for root, grad in zip(roots, root_grads, strict=True):
         _accumulate(grads, owned, id(root), grad, fresh=False, in_place=not tensor_mode)
 
+    anomaly = _anomaly_mode.enabled
     for tensor in topological_order(roots):
         key = id(tensor)
         grad = grads.pop(key, None)
@@ -267,7 +277,7 @@ def backpropagate(
         grad_owned = key in owned
         reported = False
         if wanted is None:
-            if node is None or getattr(tensor, "_retains_grad", False):
+            if node is None or tensor._retains_grad:
                 results.append((tensor, grad, grad_owned))
                 reported = True
         elif key in wanted:
@@ -277,50 +287,77 @@ def backpropagate(
             continue
 
         parents = node.parents
-        _check_unmodified(node, tensor)
-        inputs = parents if tensor_mode else [parent.data for parent in parents]
-        out = tensor if tensor_mode else tensor.data
+        if tensor._version:
+            _raise_modified(node, tensor)
+        for parent, version in zip(parents, node.versions, strict=True):
+            if parent._version != version:
+                _raise_modified(node, tensor)
+        inputs = parents if tensor_mode else tuple(map(_data_of, parents))
+        out = tensor if tensor_mode else tensor._data
         primitive = node.primitive
-        targets = [
-            (argnum, parent, rule)
-            for argnum, parent in enumerate(parents)
-            if parent.requires_grad and (rule := primitive.vjp(argnum)) is not None
-        ]
-        # A view of ``grad`` (transpose, reshape, slice) may be handed on as an array the
-        # engine owns when nobody else can see ``grad``: the engine owns it, it is not being
-        # returned to the caller, and a single input receives something made from it.
-        exclusive = grad_owned and not reported and len(targets) == 1 and not tensor_mode
-        grad_root = grad if tensor_mode or grad.base is None else grad.base
-        for argnum, parent, rule in targets:
-            parent_grad = rule(xp, grad, out, *inputs, **node.params)
+        rules = primitive.rules
+        params = node.params
+        grad_root = None
+        for argnum, parent in enumerate(parents):
+            if not parent.requires_grad:
+                continue
+            rule = rules[argnum]
+            if rule is None:
+                continue
+            parent_grad = rule(xp, grad, out, *inputs, **params)
             if tensor_mode:
                 fresh = False
             else:
-                if type(parent_grad) is not np.ndarray:
+                if type(parent_grad) is not _ndarray:
                     parent_grad = np.asarray(parent_grad)  # NumPy gives 0-d results as scalars
                 base = parent_grad.base
-                fresh = (
-                    parent_grad is not grad if base is None
-                    else exclusive and base is grad_root and parent_grad.flags.writeable
-                )
-            if parent_grad.shape != parent.shape:
-                summed = xp.sum_to_shape(parent_grad, parent.shape)
+                if base is None:
+                    fresh = parent_grad is not grad
+                else:
+                    # A view of ``grad`` (transpose, reshape, slice) may be handed on as an
+                    # array the engine owns when nobody else can see ``grad``: the engine owns
+                    # it, it is not returned to the caller, and only this input gets a
+                    # gradient made from it.
+                    if grad_root is None:
+                        grad_root = grad if grad.base is None else grad.base
+                    fresh = (
+                        grad_owned and not reported and base is grad_root
+                        and parent_grad.flags.writeable and _single_target(parents, rules)
+                    )
+            parent_data = parent._data
+            if parent_grad.shape != parent_data.shape:
+                summed = xp.sum_to_shape(parent_grad, parent_data.shape)
                 # a reduction makes a new array (a reshape alone keeps the freshness)
                 fresh = fresh or not (tensor_mode or np.may_share_memory(summed, parent_grad))
                 parent_grad = summed
-            if parent_grad.dtype != parent.dtype:
-                parent_grad = xp.astype(parent_grad, parent.dtype)
+            if parent_grad.dtype != parent_data.dtype:
+                parent_grad = xp.astype(parent_grad, parent_data.dtype)
                 fresh = not tensor_mode  # a cast is a new array
-            if _anomaly_mode.enabled:
+            if anomaly:
                 check_finite(
                     primitive.name, parent_grad.data if tensor_mode else parent_grad,
                     f"gradient for input {argnum}", node.location,
                 )
-            _accumulate(grads, owned, id(parent), parent_grad, fresh=fresh,
-                        in_place=not tensor_mode)
+            parent_key = id(parent)
+            if parent_key in grads:
+                _accumulate(grads, owned, parent_key, parent_grad, fresh=fresh,
+                            in_place=not tensor_mode)
+            else:
+                grads[parent_key] = parent_grad
+                if fresh:
+                    owned.add(parent_key)
         if not retain_graph:
             node.parents = None
     return results
+
+
+def _single_target(parents: Sequence[Any], rules: Sequence[Any]) -> bool:
+    """True when exactly one input of a node receives a gradient."""
+    count = 0
+    for argnum, parent in enumerate(parents):
+        if parent.requires_grad and rules[argnum] is not None:
+            count += 1
+    return count == 1
 
 
 def _accumulate(

@@ -45,6 +45,14 @@ class Primitive:
     vjps: tuple[VJP | None, ...] | None
     variadic: bool = False
 
+    def __post_init__(self) -> None:
+        # ``rules[argnum]`` is what :meth:`vjp` returns; kept as a tuple for the backward
+        # loop. Variadic ops get their rules made on demand (see ``_VariadicRules``).
+        rules: Any = () if self.vjps is None else self.vjps
+        if self.vjps is not None and self.variadic:
+            rules = _VariadicRules(self.vjps[0])
+        object.__setattr__(self, "rules", rules)
+
     @property
     def differentiable(self) -> bool:
         return self.vjps is not None
@@ -53,13 +61,23 @@ class Primitive:
         """The rule for input ``argnum`` (``None`` if the op is not differentiable in it)."""
         if self.vjps is None:
             return None
-        if self.variadic:
-            rule = self.vjps[0]
-            return lambda *args, **params: rule(*args, argnum=argnum, **params)
-        return self.vjps[argnum]
+        return self.rules[argnum]
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+class _VariadicRules:
+    """``rules[argnum]`` for a variadic op: its single rule with ``argnum`` bound."""
+
+    __slots__ = ("rule",)
+
+    def __init__(self, rule: VJP) -> None:
+        self.rule = rule
+
+    def __getitem__(self, argnum: int) -> VJP:
+        rule = self.rule
+        return lambda *args, **params: rule(*args, argnum=argnum, **params)
 
 
 PRIMITIVES: dict[str, Primitive] = {}
