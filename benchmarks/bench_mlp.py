@@ -41,55 +41,57 @@ def sigmoid_floor(dtype: np.dtype) -> float:
 # ---------------------------------------------------------------------------------------------
 # The baseline: the delta rule, batched, by hand.
 # ---------------------------------------------------------------------------------------------
-def numpy_step_factory(weights: list[np.ndarray], activation: str, x: np.ndarray,
-                       y: np.ndarray) -> Any:
-    params = [w.copy() for w in weights]  # W1, b1, W2, b2, W3, b3 as (out, in) and (out,)
+def numpy_step(params: list[np.ndarray], activation: str, x: np.ndarray,
+               y: np.ndarray) -> float:
+    """One SGD step on the batch (x, y), updating ``params`` = [W1, b1, W2, b2, ...] in place.
+
+    W is (out, in) and b (out,), as in micrograd_nd's Linear. Returns the loss.
+    """
     dtype = x.dtype
-    floor = sigmoid_floor(dtype)
-    num_classes = params[-1].shape[0]
-    onehot = np.eye(num_classes, dtype=dtype)[y]
     n = x.shape[0]
     layers = len(params) // 2
+    onehot = np.eye(params[-1].shape[0], dtype=dtype)[y]  # cross_entropy makes the same mask
+    # forward: z = a Wᵀ + b, a = g(z); the last layer gives the logits
+    acts = [x]
+    zs = []
+    a = x
+    for index in range(layers):
+        z = a @ params[2 * index].T + params[2 * index + 1]
+        zs.append(z)
+        if index < layers - 1:
+            if activation == "sigmoid":
+                a = 1.0 / (1.0 + np.exp(-np.maximum(z, sigmoid_floor(dtype))))
+            else:
+                a = np.maximum(z, 0.0)
+            acts.append(a)
+    logits = zs[-1]
+    # stable softmax cross-entropy: lse = m + ln Σ e^{z−m}
+    shift = logits.max(axis=1, keepdims=True)
+    e = np.exp(logits - shift)
+    total = e.sum(axis=1, keepdims=True)
+    loss = float(np.mean(np.log(total[:, 0]) + shift[:, 0] - (logits * onehot).sum(axis=1)))
+    # backward: δ_L = (softmax − onehot)/n; δ_l = (δ_{l+1} W_{l+1}) ⊙ g′(z_l); SGD update
+    delta = (e / total - onehot) * dtype.type(1.0 / n)
+    for index in reversed(range(layers)):
+        W = params[2 * index]
+        grad_W = delta.T @ acts[index]
+        grad_b = delta.sum(axis=0)
+        if index > 0:
+            upstream = delta @ W
+            a = acts[index]
+            if activation == "sigmoid":
+                delta = upstream * (a * (1.0 - a))
+            else:
+                delta = upstream * (zs[index - 1] > 0)
+        W -= LR * grad_W
+        params[2 * index + 1] -= LR * grad_b
+    return loss
 
-    def step() -> float:
-        # forward: z = a Wᵀ + b, a = g(z); last layer gives logits
-        acts = [x]
-        zs = []
-        a = x
-        for index in range(layers):
-            W, b = params[2 * index], params[2 * index + 1]
-            z = a @ W.T + b
-            zs.append(z)
-            if index < layers - 1:
-                if activation == "sigmoid":
-                    a = 1.0 / (1.0 + np.exp(-np.maximum(z, floor)))
-                else:
-                    a = np.maximum(z, 0.0)
-                acts.append(a)
-        logits = zs[-1]
-        # stable softmax cross-entropy: lse = m + ln Σ e^{z−m}
-        shift = logits.max(axis=1, keepdims=True)
-        e = np.exp(logits - shift)
-        total = e.sum(axis=1, keepdims=True)
-        loss = float(np.mean(np.log(total[:, 0]) + shift[:, 0] - (logits * onehot).sum(axis=1)))
-        # backward: δ_L = (softmax − onehot)/n; δ_l = (δ_{l+1} W_{l+1}) ⊙ g′(z_l)
-        delta = (e / total - onehot) * dtype.type(1.0 / n)
-        for index in reversed(range(layers)):
-            W = params[2 * index]
-            grad_W = delta.T @ acts[index]
-            grad_b = delta.sum(axis=0)
-            if index > 0:
-                upstream = delta @ W
-                a = acts[index]
-                if activation == "sigmoid":
-                    delta = upstream * (a * (1.0 - a))
-                else:
-                    delta = upstream * (zs[index - 1] > 0)
-            W -= LR * grad_W
-            params[2 * index + 1] -= LR * grad_b
-        return loss
 
-    return step
+def numpy_step_factory(weights: list[np.ndarray], activation: str, x: np.ndarray,
+                       y: np.ndarray) -> Any:
+    params = [w.copy() for w in weights]
+    return lambda: numpy_step(params, activation, x, y)
 
 
 # ---------------------------------------------------------------------------------------------
