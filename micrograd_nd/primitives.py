@@ -402,7 +402,18 @@ def _matmul_db(xp: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
     if b.ndim == 1:  # b (k,), A (..., n, k), G (..., n): Σ_n A[n, k]·G[n]
         grad = _swap_last(xp, a) @ xp.reshape(g, g.shape + (1,))
         return xp.sum_to_shape(xp.reshape(grad, grad.shape[:-1]), b.shape)
+    if _is_transposed_matrix(b):
+        # B is a transposed view (``x @ W.T``): compute (Gᵀ·A)ᵀ, the same numbers laid out
+        # like B, so the transpose's rule hands W a gradient in W's own (C) order.
+        return _swap_last(xp, _swap_last(xp, g) @ a)
     return _swap_last(xp, a) @ g
+
+
+def _is_transposed_matrix(x: Any) -> bool:
+    """A 2-D ndarray in Fortran order only (e.g. ``W.T``); tensors (create_graph) never."""
+    flags = getattr(x, "flags", None)
+    return (flags is not None and x.ndim == 2 and flags.f_contiguous
+            and not flags.c_contiguous)
 
 
 MATMUL = register("matmul", np.matmul, (_matmul_da, _matmul_db))
