@@ -72,7 +72,7 @@ def setup_torch_threads(torch: Any) -> None:
     torch.set_num_threads(threads)
 
 
-def environment_lines() -> list[str]:
+def environment_lines(compare: bool = True) -> list[str]:
     """Versions and thread settings, printed above every table."""
     import micrograd_nd
 
@@ -83,6 +83,8 @@ def environment_lines() -> list[str]:
         f"blas: {blas_name()}  threads: {blas_threads()}",
         "env: " + "  ".join(f"{v}={os.environ.get(v, '-')}" for v in THREAD_VARIABLES),
     ]
+    if not compare:
+        return lines
     torch = optional("torch")
     if torch is not None:
         setup_torch_threads(torch)
@@ -109,7 +111,7 @@ def _dist_version(name: str) -> str:
 
 def print_header(title: str, args: argparse.Namespace | None = None) -> None:
     print(f"== {title}")
-    for line in environment_lines():
+    for line in environment_lines(compare=not getattr(args, "no_compare", False)):
         print("   " + line)
     if args is not None:
         print("   command: python " + " ".join(sys.argv))
