@@ -313,17 +313,25 @@ def backpropagate(
                 base = parent_grad.base
                 if base is None:
                     fresh = parent_grad is not grad
+                elif not parent_grad.flags.writeable:  # a broadcast view
+                    fresh = False
                 else:
-                    # A view of ``grad`` (transpose, reshape, slice) may be handed on as an
-                    # array the engine owns when nobody else can see ``grad``: the engine owns
-                    # it, it is not returned to the caller, and only this input gets a
-                    # gradient made from it.
                     if grad_root is None:
                         grad_root = grad if grad.base is None else grad.base
-                    fresh = (
-                        grad_owned and not reported and base is grad_root
-                        and parent_grad.flags.writeable and _single_target(parents, rules)
-                    )
+                    if base is grad_root:
+                        # A view of ``grad`` (transpose, reshape, slice) may be handed on as
+                        # an array the engine owns when nobody else can see ``grad``: the
+                        # engine owns it, it is not returned to the caller, and only this
+                        # input gets a gradient made from it.
+                        fresh = (grad_owned and not reported
+                                 and _single_target(parents, rules))
+                    else:
+                        # A view of a temporary the rule made (e.g. a transposed product) is
+                        # new memory too, unless it is a view of a saved value.
+                        fresh = not any(
+                            base is (array if array.base is None else array.base)
+                            for array in (*inputs, out)
+                        )
             parent_data = parent._data
             if parent_grad.shape != parent_data.shape:
                 summed = xp.sum_to_shape(parent_grad, parent_data.shape)
