@@ -348,8 +348,12 @@ def backpropagate(
                 )
             parent_key = id(parent)
             if parent_key in grads:
-                _accumulate(grads, owned, parent_key, parent_grad, fresh=fresh,
-                            in_place=not tensor_mode)
+                if parent_key in owned and not tensor_mode:  # add into our own array
+                    total = grads[parent_key]
+                    np.add(total, parent_grad, out=total)
+                else:
+                    _accumulate(grads, owned, parent_key, parent_grad, fresh=fresh,
+                                in_place=not tensor_mode)
             else:
                 grads[parent_key] = parent_grad
                 if fresh:

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 _ndarray = np.ndarray
+_new_tensor = object.__new__
 _data_of = operator.attrgetter("_data")
 
 ArrayLike = Any  # a Tensor, an ndarray, a Python/NumPy scalar or nested sequence of them
@@ -393,11 +394,20 @@ def apply(primitive: P.Primitive, *inputs: Tensor, **params: Any) -> Tensor:
         data = np.asarray(data)
     if _anomaly_mode.enabled:
         check_finite(primitive.name, data, "value", None)
+    result = _new_tensor(Tensor)
+    result._data = data
+    result._version = 0
+    result.grad = None
+    result._retains_grad = False
     if _grad_mode.enabled and primitive.vjps is not None and data.dtype.kind == "f":
         for t in inputs:
             if t.requires_grad:
-                return Tensor._wrap(data, True, Node(primitive, inputs, params))
-    return Tensor._wrap(data)
+                result._node = Node(primitive, inputs, params)
+                result.requires_grad = True
+                return result
+    result._node = None
+    result.requires_grad = False
+    return result
 
 
 def _operand(value: ArrayLike, partner_dtype: np.dtype | None = None) -> Tensor:
@@ -437,7 +447,8 @@ def _plain_index(index: Any) -> Any:
 
 def _broadcasting(primitive: P.Primitive, x: ArrayLike, y: ArrayLike) -> Tensor:
     """An elementwise binary op with a shape error that names it and both shapes."""
-    x, y = _operands(x, y)
+    if type(x) is not Tensor or type(y) is not Tensor:
+        x, y = _operands(x, y)
     if x._data.shape != y._data.shape:
         broadcast_shapes(primitive.name, x.shape, y.shape)
     return apply(primitive, x, y)
