@@ -109,9 +109,11 @@ def _dist_version(name: str) -> str:
         return "?"
 
 
-def print_header(title: str, args: argparse.Namespace | None = None) -> None:
+def print_header(title: str, args: argparse.Namespace | None = None,
+                 compare: bool = True) -> None:
     print(f"== {title}")
-    for line in environment_lines(compare=not getattr(args, "no_compare", False)):
+    compare = compare and not getattr(args, "no_compare", False)
+    for line in environment_lines(compare=compare):
         print("   " + line)
     if args is not None:
         print("   command: python " + " ".join(sys.argv))

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     limit = 1024 if args.smoke else 15000 if args.quick else None
     epochs = args.epochs or (1 if args.smoke else 3 if args.quick else 5)
     dtype = np.dtype(args.dtype)
-    H.print_header(f"One epoch, batch {args.batch_size}, {args.dtype}", args)
+    H.print_header(f"One epoch, batch {args.batch_size}, {args.dtype}", args, compare=False)
     X, y, source = load(args.data_dir, dtype, limit)
     print(f"   data: {source}; {len(X)} samples per epoch")
     sizes = [784, 16, 8, 10] if args.smoke else [784, 256, 128, 10]
