@@ -274,14 +274,13 @@ def backpropagate(
         if grad is None:  # nothing flowed here (it only leads to roots given no gradient)
             continue
         node = tensor._node
-        grad_owned = key in owned
         reported = False
         if wanted is None:
             if node is None or tensor._retains_grad:
-                results.append((tensor, grad, grad_owned))
+                results.append((tensor, grad, key in owned))
                 reported = True
         elif key in wanted:
-            results.append((tensor, grad, grad_owned))
+            results.append((tensor, grad, key in owned))
             reported = True
         if node is None:
             continue
@@ -289,7 +288,7 @@ def backpropagate(
         parents = node.parents
         if tensor._version:
             _raise_modified(node, tensor)
-        for parent, version in zip(parents, node.versions, strict=True):
+        for parent, version in zip(parents, node.versions, strict=False):  # same length
             if parent._version != version:
                 _raise_modified(node, tensor)
         inputs = parents if tensor_mode else tuple(map(_data_of, parents))
@@ -323,7 +322,7 @@ def backpropagate(
                         # an array the engine owns when nobody else can see ``grad``: the
                         # engine owns it, it is not returned to the caller, and only this
                         # input gets a gradient made from it.
-                        fresh = (grad_owned and not reported
+                        fresh = (key in owned and not reported
                                  and _single_target(parents, rules))
                     else:
                         # A view of a temporary the rule made (e.g. a transposed product) is
