@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import linecache
+import operator
 import os
 import sys
 import threading
@@ -20,6 +21,10 @@ from typing import Any
 import numpy as np
 
 from .primitives import Primitive
+
+_ndarray = np.ndarray
+_version_of = operator.attrgetter("_version")
+_data_of = operator.attrgetter("_data")
 
 __all__ = [
     "AnomalyError",
@@ -169,7 +174,7 @@ class Node:
         self.primitive = primitive
         self.parents: tuple[Any, ...] | None = parents
         self.params = params
-        self.versions = tuple(parent._version for parent in parents)
+        self.versions = tuple(map(_version_of, parents))
         self.location = user_code_location() if _anomaly_mode.enabled else None
 
     def __repr__(self) -> str:
@@ -185,7 +190,7 @@ def _freed_error(node: Node) -> GraphFreedError:
     )
 
 
-def _check_unmodified(node: Node, output: Any) -> None:
+def _raise_modified(node: Node, output: Any) -> None:
     """Refuse to use saved values that were changed in place since the op ran."""
     changed = [
         f"input {i} (shape {parent.shape}, version {version} → {parent._version})"
@@ -194,12 +199,11 @@ def _check_unmodified(node: Node, output: Any) -> None:
     ]
     if output._version != 0:
         changed.append(f"its output (shape {output.shape}, version 0 → {output._version})")
-    if changed:
-        raise InPlaceModificationError(
-            f"backward through '{node.primitive.name}': " + ", ".join(changed)
-            + " changed in place after the op used it, so its gradient would be wrong. "
-            "Change a copy instead, or run the forward pass again after the change."
-        )
+    raise InPlaceModificationError(
+        f"backward through '{node.primitive.name}': " + ", ".join(changed)
+        + " changed in place after the op used it, so its gradient would be wrong. "
+        "Change a copy instead, or run the forward pass again after the change."
+    )
 
 
 def topological_order(roots: Sequence[Any]) -> list[Any]:
@@ -210,31 +214,31 @@ def topological_order(roots: Sequence[Any]) -> list[Any]:
     """
     emitted: list[Any] = []
     visited: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False) for root in reversed(roots)]
+    # Entries are tensors to expand, each preceded on the stack by a "done" marker (the
+    # tuple ``(tensor,)``): when the marker comes off, every input has been emitted.
+    stack: list[Any] = list(reversed(roots))
+    append, pop, emit, visit = stack.append, stack.pop, emitted.append, visited.add
     while stack:
-        tensor, inputs_done = stack.pop()
-        if inputs_done:
-            emitted.append(tensor)
+        tensor = pop()
+        if type(tensor) is tuple:
+            emit(tensor[0])
             continue
-        if id(tensor) in visited:
+        key = id(tensor)
+        if key in visited:
             continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
+        visit(key)
+        append((tensor,))
         node = tensor._node
         if node is None:
             continue
-        if node.parents is None:
+        parents = node.parents
+        if parents is None:
             raise _freed_error(node)
-        for parent in node.parents:
+        for parent in parents:
             if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
+                append(parent)
     emitted.reverse()
     return emitted
-
-
-def _is_fresh(grad: Any, upstream: Any) -> bool:
-    """True when ``grad`` is a new array no one else holds, so the engine may own it."""
-    return isinstance(grad, np.ndarray) and grad.base is None and grad is not upstream
 
 
 def backpropagate(
@@ -263,50 +267,108 @@ def backpropagate(
     for root, grad in zip(roots, root_grads, strict=True):
         _accumulate(grads, owned, id(root), grad, fresh=False, in_place=not tensor_mode)
 
+    anomaly = _anomaly_mode.enabled
     for tensor in topological_order(roots):
         key = id(tensor)
         grad = grads.pop(key, None)
         if grad is None:  # nothing flowed here (it only leads to roots given no gradient)
             continue
         node = tensor._node
+        reported = False
         if wanted is None:
-            if node is None or getattr(tensor, "_retains_grad", False):
+            if node is None or tensor._retains_grad:
                 results.append((tensor, grad, key in owned))
+                reported = True
         elif key in wanted:
             results.append((tensor, grad, key in owned))
+            reported = True
         if node is None:
             continue
 
         parents = node.parents
-        _check_unmodified(node, tensor)
-        inputs = parents if tensor_mode else [parent.data for parent in parents]
-        out = tensor if tensor_mode else tensor.data
+        if tensor._version:
+            _raise_modified(node, tensor)
+        for parent, version in zip(parents, node.versions, strict=False):  # same length
+            if parent._version != version:
+                _raise_modified(node, tensor)
+        inputs = parents if tensor_mode else tuple(map(_data_of, parents))
+        out = tensor if tensor_mode else tensor._data
         primitive = node.primitive
+        rules = primitive.rules
+        params = node.params
+        grad_root = None
         for argnum, parent in enumerate(parents):
             if not parent.requires_grad:
                 continue
-            rule = primitive.vjp(argnum)
+            rule = rules[argnum]
             if rule is None:
                 continue
-            parent_grad = rule(xp, grad, out, *inputs, **node.params)
-            if not tensor_mode and type(parent_grad) is not np.ndarray:
-                parent_grad = np.asarray(parent_grad)  # NumPy gives 0-d results as scalars
-            if parent_grad.shape != parent.shape:
-                parent_grad = xp.sum_to_shape(parent_grad, parent.shape)
-            if parent_grad.dtype != parent.dtype:
-                parent_grad = xp.astype(parent_grad, parent.dtype)
-            if _anomaly_mode.enabled:
+            parent_grad = rule(xp, grad, out, *inputs, **params)
+            if tensor_mode:
+                fresh = False
+            else:
+                if type(parent_grad) is not _ndarray:
+                    parent_grad = np.asarray(parent_grad)  # NumPy gives 0-d results as scalars
+                base = parent_grad.base
+                if base is None:
+                    fresh = parent_grad is not grad
+                elif not parent_grad.flags.writeable:  # a broadcast view
+                    fresh = False
+                else:
+                    if grad_root is None:
+                        grad_root = grad if grad.base is None else grad.base
+                    if base is grad_root:
+                        # A view of ``grad`` (transpose, reshape, slice) may be handed on as
+                        # an array the engine owns when nobody else can see ``grad``: the
+                        # engine owns it, it is not returned to the caller, and only this
+                        # input gets a gradient made from it.
+                        fresh = (key in owned and not reported
+                                 and _single_target(parents, rules))
+                    else:
+                        # A view of a temporary the rule made (e.g. a transposed product) is
+                        # new memory too, unless it is a view of a saved value.
+                        fresh = not any(
+                            base is (array if array.base is None else array.base)
+                            for array in (*inputs, out)
+                        )
+            parent_data = parent._data
+            if parent_grad.shape != parent_data.shape:
+                summed = xp.sum_to_shape(parent_grad, parent_data.shape)
+                # a reduction makes a new array (a reshape alone keeps the freshness)
+                fresh = fresh or not (tensor_mode or np.may_share_memory(summed, parent_grad))
+                parent_grad = summed
+            if parent_grad.dtype != parent_data.dtype:
+                parent_grad = xp.astype(parent_grad, parent_data.dtype)
+                fresh = not tensor_mode  # a cast is a new array
+            if anomaly:
                 check_finite(
                     primitive.name, parent_grad.data if tensor_mode else parent_grad,
                     f"gradient for input {argnum}", node.location,
                 )
-            _accumulate(
-                grads, owned, id(parent), parent_grad,
-                fresh=_is_fresh(parent_grad, grad), in_place=not tensor_mode,
-            )
+            parent_key = id(parent)
+            if parent_key in grads:
+                if parent_key in owned and not tensor_mode:  # add into our own array
+                    total = grads[parent_key]
+                    np.add(total, parent_grad, out=total)
+                else:
+                    _accumulate(grads, owned, parent_key, parent_grad, fresh=fresh,
+                                in_place=not tensor_mode)
+            else:
+                grads[parent_key] = parent_grad
+                if fresh:
+                    owned.add(parent_key)
         if not retain_graph:
             node.parents = None
     return results
+
+
+def _single_target(parents: Sequence[Any], rules: Sequence[Any]) -> bool:
+    """True when exactly one input of a node receives a gradient."""
+    count = 0
+    for argnum, parent in enumerate(parents):
+        if parent.requires_grad and rules[argnum] is not None:
+            count += 1
+    return count == 1
 
 
 def _accumulate(

@@ -96,13 +96,18 @@ def logsumexp(x: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: b
     """
     x = _operand(x)
     axis = _check_axis("logsumexp", x, axis)
-    shift = np.max(x.data, axis=axis, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, 0.0).astype(x.dtype)  # all −∞ rows: no NaN
+    shift = _constant_shift(x, axis)
     shifted_sum = sum(exp(x - shift), axis=axis, keepdims=True)
     result = log(shifted_sum) + shift
     if not keepdims:
         result = reshape(result, np.sum(shift, axis=axis).shape)
     return result
+
+
+def _constant_shift(x: Tensor, axis: Any) -> np.ndarray:
+    """max x over ``axis`` (kept as size 1) as a plain array: a constant for the graph."""
+    shift = np.max(x.data, axis=axis, keepdims=True)
+    return np.where(np.isfinite(shift), shift, 0.0).astype(x.dtype)  # all −∞ rows: no NaN
 
 
 def log_softmax(x: ArrayLike, axis: int = -1) -> Tensor:
@@ -212,14 +217,18 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, reduction: str = "mean")
     logits = _operand(logits)
     if logits.ndim == 0:
         raise ValueError("cross_entropy: logits need a class axis, got a 0-d tensor")
-    log_probs = log_softmax(logits, axis=-1)
     target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
     if target_data.dtype.kind in "iu":
-        losses = -_pick_classes(log_probs, target_data)
+        # With z = logits − max (a constant shift) and the label's one-hot row m:
+        # −ln softmax(logits)_label = ln Σ_k e^{z_k} − Σ_k m_k z_k. Same value as picking from
+        # log_softmax, with two fewer ops on the tape.
+        mask = _class_mask(logits, target_data)
+        shifted = logits - _constant_shift(logits, -1)
+        losses = log(sum(exp(shifted), axis=-1)) - sum(multiply(shifted, mask), axis=-1)
     elif target_data.dtype.kind == "f":
         target = _operand(target)
         _same_shape("cross_entropy", logits, target)
-        losses = -sum(multiply(target, log_probs), axis=-1)
+        losses = -sum(multiply(target, log_softmax(logits, axis=-1)), axis=-1)
     else:
         raise TypeError(
             f"cross_entropy: target must be integer labels or float probabilities, "
@@ -228,23 +237,24 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, reduction: str = "mean")
     return _reduce(losses, reduction, "cross_entropy")
 
 
-def _pick_classes(log_probs: Tensor, labels: np.ndarray) -> Tensor:
-    """log_probs[..., labels[...]] with the label count and range checked."""
-    batch_shape, num_classes = log_probs.shape[:-1], log_probs.shape[-1]
+def _class_mask(logits: Tensor, labels: np.ndarray) -> np.ndarray:
+    """One-hot rows of ``labels`` (shape of ``logits``), with the label count and range checked.
+
+    Σ_k onehot_k · v_k picks the labelled class; a mask multiply is much cheaper to
+    differentiate than fancy indexing (whose adjoint is a scatter-add).
+    """
+    batch_shape, num_classes = logits.shape[:-1], logits.shape[-1]
     if labels.shape != batch_shape:
         raise ValueError(
             f"cross_entropy: labels of shape {labels.shape} do not match logits of shape "
-            f"{log_probs.shape} (expected {batch_shape}: one label per sample)"
+            f"{logits.shape} (expected {batch_shape}: one label per sample)"
         )
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
             f"cross_entropy: labels must lie in [0, {num_classes}) for {num_classes} classes, "
             f"got values in [{labels.min()}, {labels.max()}]"
         )
-    # Σ_k onehot_k · log p_k picks the labelled class; a mask multiply is much cheaper to
-    # differentiate than fancy indexing (whose adjoint is a scatter-add).
-    mask = np.eye(num_classes, dtype=log_probs.dtype)[labels]
-    return sum(multiply(log_probs, mask), axis=-1)
+    return np.eye(num_classes, dtype=logits.dtype)[labels]
 
 
 def l2_penalty(parameters: Iterable[Tensor], weight: float) -> Tensor:

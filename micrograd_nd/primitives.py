@@ -31,7 +31,7 @@ import numpy as np
 
 from ._arrays import sum_to_shape
 
-__all__ = ["ARRAY_OPS", "PRIMITIVES", "Primitive", "register"]
+__all__ = ["ARRAY_OPS", "PRIMITIVES", "Primitive", "register", "select"]
 
 VJP = Callable[..., Any]
 
@@ -45,6 +45,14 @@ class Primitive:
     vjps: tuple[VJP | None, ...] | None
     variadic: bool = False
 
+    def __post_init__(self) -> None:
+        # ``rules[argnum]`` is what :meth:`vjp` returns; kept as a tuple for the backward
+        # loop. Variadic ops get their rules made on demand (see ``_VariadicRules``).
+        rules: Any = () if self.vjps is None else self.vjps
+        if self.vjps is not None and self.variadic:
+            rules = _VariadicRules(self.vjps[0])
+        object.__setattr__(self, "rules", rules)
+
     @property
     def differentiable(self) -> bool:
         return self.vjps is not None
@@ -53,13 +61,23 @@ class Primitive:
         """The rule for input ``argnum`` (``None`` if the op is not differentiable in it)."""
         if self.vjps is None:
             return None
-        if self.variadic:
-            rule = self.vjps[0]
-            return lambda *args, **params: rule(*args, argnum=argnum, **params)
-        return self.vjps[argnum]
+        return self.rules[argnum]
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+class _VariadicRules:
+    """``rules[argnum]`` for a variadic op: its single rule with ``argnum`` bound."""
+
+    __slots__ = ("rule",)
+
+    def __init__(self, rule: VJP) -> None:
+        self.rule = rule
+
+    def __getitem__(self, argnum: int) -> VJP:
+        rule = self.rule
+        return lambda *args, **params: rule(*args, argnum=argnum, **params)
 
 
 PRIMITIVES: dict[str, Primitive] = {}
@@ -102,15 +120,64 @@ def _scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarra
     return result
 
 
+# Below this many elements np.where is cheaper than the few ufunc calls of the bitwise select.
+_SELECT_MIN_SIZE = 2048
+_SAME_SIZE_INT = {2: np.dtype(np.int16), 4: np.dtype(np.int32), 8: np.dtype(np.int64)}
+
+
+def _is_positive_zero(value: np.ndarray) -> bool:
+    return value.ndim == 0 and value == 0 and not np.signbit(value)
+
+
+def select(condition: Any, x: Any, y: Any) -> np.ndarray:
+    """``np.where(condition, x, y)``, bit for bit, computed without branches for large floats.
+
+    ``np.where`` picks element by element with a data-dependent branch, which costs ~8× a
+    multiply when the condition is unpredictable (a ReLU mask). For float results this uses
+    the bit patterns instead: with m all ones where ``condition`` holds and all zeros
+    elsewhere, ``y ^ ((x ^ y) & m)`` is x where m is set and y elsewhere, exactly (NaN, ±∞
+    and −0.0 included), and ``x & m`` when y is +0.0 (``y & ~m`` when x is). Other cases
+    (integers, bools, small arrays) go to ``np.where``.
+    """
+    if (
+        type(condition) is np.ndarray
+        and condition.dtype == np.bool_
+        and condition.size >= _SELECT_MIN_SIZE
+    ):
+        dtype = np.result_type(x, y)
+        int_type = _SAME_SIZE_INT.get(dtype.itemsize)
+        if dtype.kind == "f" and int_type is not None:
+            x = np.asarray(x, dtype=dtype)
+            y = np.asarray(y, dtype=dtype)
+            result = np.empty(np.broadcast_shapes(condition.shape, x.shape, y.shape), dtype)
+            bits = result.view(int_type)
+            if _is_positive_zero(y):  # all ones where the condition holds
+                np.bitwise_and(x.view(int_type), np.subtract(0, condition, dtype=int_type),
+                               out=bits)
+            elif _is_positive_zero(x):  # all ones where it does not
+                np.bitwise_and(y.view(int_type), np.subtract(condition, 1, dtype=int_type),
+                               out=bits)
+            else:
+                mask = np.subtract(0, condition, dtype=int_type)
+                y_bits = y.view(int_type)
+                np.bitwise_xor(x.view(int_type), y_bits, out=bits)
+                np.bitwise_and(bits, mask, out=bits)
+                np.bitwise_xor(bits, y_bits, out=bits)
+            return result
+    return np.where(condition, x, y)
+
+
 class ArrayOps:
     """Plain-NumPy implementations of the functions derivative rules may call."""
 
     exp = staticmethod(np.exp)
     log = staticmethod(np.log)
     tanh = staticmethod(np.tanh)
-    where = staticmethod(np.where)
-    reshape = staticmethod(np.reshape)
-    transpose = staticmethod(np.transpose)
+    where = staticmethod(select)
+    # The ndarray methods: the same results as np.reshape / np.transpose without the
+    # dispatch wrapper, which costs more than the view itself.
+    reshape = staticmethod(np.ndarray.reshape)
+    transpose = staticmethod(np.ndarray.transpose)
     broadcast_to = staticmethod(np.broadcast_to)
     scatter_add = staticmethod(_scatter_add)
 
@@ -241,7 +308,7 @@ GREATER_EQUAL = register("greater_equal", np.greater_equal, None)
 # where(c, x, y): the gradient reaches only the branch that was selected, and is an exact zero
 # for the other one, so a NaN or inf in the unselected branch's value never leaks into it.
 WHERE = register(
-    "where", np.where,
+    "where", select,
     (None,
      lambda xp, g, out, c, x, y: xp.where(c, g, 0.0),
      lambda xp, g, out, c, x, y: xp.where(c, 0.0, g)),
@@ -277,11 +344,11 @@ MAX = register(
 # Shape and indexing.
 # ---------------------------------------------------------------------------------------------
 RESHAPE = register(
-    "reshape", lambda x, shape: np.reshape(x, shape),
+    "reshape", lambda x, shape: x.reshape(shape),
     (lambda xp, g, out, x, shape: xp.reshape(g, x.shape),),
 )
 TRANSPOSE = register(
-    "transpose", lambda x, axes=None: np.transpose(x, axes),
+    "transpose", lambda x, axes=None: x.transpose(axes),
     (lambda xp, g, out, x, axes=None: xp.transpose(g, _inverse_permutation(axes, x.ndim)),),
 )
 # The engine sums every gradient back to its input's shape, so this rule is the identity.
@@ -337,7 +404,18 @@ def _matmul_db(xp: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
     if b.ndim == 1:  # b (k,), A (..., n, k), G (..., n): Σ_n A[n, k]·G[n]
         grad = _swap_last(xp, a) @ xp.reshape(g, g.shape + (1,))
         return xp.sum_to_shape(xp.reshape(grad, grad.shape[:-1]), b.shape)
+    if _is_transposed_matrix(b):
+        # B is a transposed view (``x @ W.T``): compute (Gᵀ·A)ᵀ, the same numbers laid out
+        # like B, so the transpose's rule hands W a gradient in W's own (C) order.
+        return _swap_last(xp, _swap_last(xp, g) @ a)
     return _swap_last(xp, a) @ g
+
+
+def _is_transposed_matrix(x: Any) -> bool:
+    """A 2-D ndarray in Fortran order only (e.g. ``W.T``); tensors (create_graph) never."""
+    flags = getattr(x, "flags", None)
+    return (flags is not None and x.ndim == 2 and flags.f_contiguous
+            and not flags.c_contiguous)
 
 
 MATMUL = register("matmul", np.matmul, (_matmul_da, _matmul_db))

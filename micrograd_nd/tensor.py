@@ -7,6 +7,7 @@ graph) or a short composition of primitives; none has derivative code of its own
 from __future__ import annotations
 
 import builtins
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -37,6 +38,10 @@ __all__ = [
     "power", "reshape", "sqrt", "square", "stack", "subtract", "sum", "tanh", "tensor",
     "transpose", "where",
 ]
+
+_ndarray = np.ndarray
+_new_tensor = object.__new__
+_data_of = operator.attrgetter("_data")
 
 ArrayLike = Any  # a Tensor, an ndarray, a Python/NumPy scalar or nested sequence of them
 
@@ -110,19 +115,19 @@ class Tensor:
     # ---- array-like attributes --------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     @property
     def T(self) -> Tensor:
@@ -245,25 +250,25 @@ class Tensor:
 
     # ---- operators --------------------------------------------------------------------------
     def __add__(self, other: ArrayLike) -> Tensor:
-        return add(self, other)
+        return _broadcasting(P.ADD, self, other)  # what add() does, one call shorter
 
     def __radd__(self, other: ArrayLike) -> Tensor:
         return add(other, self)
 
     def __sub__(self, other: ArrayLike) -> Tensor:
-        return subtract(self, other)
+        return _broadcasting(P.SUBTRACT, self, other)  # what subtract() does, one call shorter
 
     def __rsub__(self, other: ArrayLike) -> Tensor:
         return subtract(other, self)
 
     def __mul__(self, other: ArrayLike) -> Tensor:
-        return multiply(self, other)
+        return _broadcasting(P.MULTIPLY, self, other)  # what multiply() does, one call shorter
 
     def __rmul__(self, other: ArrayLike) -> Tensor:
         return multiply(other, self)
 
     def __truediv__(self, other: ArrayLike) -> Tensor:
-        return divide(self, other)
+        return _broadcasting(P.DIVIDE, self, other)  # what divide() does, one call shorter
 
     def __rtruediv__(self, other: ArrayLike) -> Tensor:
         return divide(other, self)
@@ -390,22 +395,28 @@ class Tensor:
 def apply(primitive: P.Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     """Run a primitive's forward on the inputs' arrays and record it if a gradient is needed."""
     try:
-        data = primitive.forward(*[t._data for t in inputs], **params)
+        data = primitive.forward(*map(_data_of, inputs), **params)
     except (ValueError, IndexError, TypeError) as error:
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise type(error)(f"{primitive.name}: {error} (input shapes: {shapes})") from None
-    if type(data) is not np.ndarray:
+    if type(data) is not _ndarray:
         data = np.asarray(data)
     if _anomaly_mode.enabled:
         check_finite(primitive.name, data, "value", None)
-    if (
-        _grad_mode.enabled
-        and primitive.vjps is not None
-        and data.dtype.kind == "f"
-        and any(t.requires_grad for t in inputs)
-    ):
-        return Tensor._wrap(data, True, Node(primitive, inputs, params))
-    return Tensor._wrap(data)
+    result = _new_tensor(Tensor)
+    result._data = data
+    result._version = 0
+    result.grad = None
+    result._retains_grad = False
+    if _grad_mode.enabled and primitive.vjps is not None and data.dtype.kind == "f":
+        for t in inputs:
+            if t.requires_grad:
+                result._node = Node(primitive, inputs, params)
+                result.requires_grad = True
+                return result
+    result._node = None
+    result.requires_grad = False
+    return result
 
 
 def _operand(value: ArrayLike, partner_dtype: np.dtype | None = None) -> Tensor:
@@ -445,8 +456,9 @@ def _plain_index(index: Any) -> Any:
 
 def _broadcasting(primitive: P.Primitive, x: ArrayLike, y: ArrayLike) -> Tensor:
     """An elementwise binary op with a shape error that names it and both shapes."""
-    x, y = _operands(x, y)
-    if x.shape != y.shape:
+    if type(x) is not Tensor or type(y) is not Tensor:
+        x, y = _operands(x, y)
+    if x._data.shape != y._data.shape:
         broadcast_shapes(primitive.name, x.shape, y.shape)
     return apply(primitive, x, y)
 
