@@ -130,10 +130,17 @@ def sum_to_shape(xp: Any, grad: Any, shape: tuple[int, ...]) -> Any:
     return grad
 
 
+@lru_cache(maxsize=4096)
+def _broadcast_shapes(shapes: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
+    # Cached: a training loop meets the same few shape pairs on every step, and
+    # np.broadcast_shapes costs microseconds (exceptions are not cached, so errors re-raise).
+    return np.broadcast_shapes(*shapes)
+
+
 def broadcast_shapes(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     """``np.broadcast_shapes`` with an error that names the op and every shape."""
     try:
-        return np.broadcast_shapes(*shapes)
+        return _broadcast_shapes(tuple(tuple(s) for s in shapes))
     except ValueError:
         listed = ", ".join(str(tuple(s)) for s in shapes)
         raise ValueError(f"{op}: operand shapes {listed} cannot be broadcast together") from None
