@@ -3,6 +3,7 @@
 Each script runs in its own process (a fresh interpreter, so one benchmark's garbage or
 thread pools do not affect the next) and prints its own table; the options are passed on.
 ``--smoke`` runs everything at tiny sizes in a few seconds (used by tests/test_benchmarks.py).
+A full run (neither ``--quick`` nor ``--smoke``) ends by timing the default test suite.
 """
 
 from __future__ import annotations
@@ -38,7 +39,24 @@ def main(argv: list[str] | None = None) -> int:
                                 check=False)
         print(f"({script}: {time.perf_counter() - start:.1f} s)\n", flush=True)
         failures += result.returncode != 0
+    if not (args.quick or args.smoke or args.only):
+        failures += time_test_suite() != 0
     return 1 if failures else 0
+
+
+def time_test_suite() -> int:
+    """Run the default test suite (the default Hypothesis profile) and print its summary."""
+    print("== Default test suite: python -m pytest -q", flush=True)
+    environment = {key: value for key, value in os.environ.items()
+                   if key != "HYPOTHESIS_PROFILE"}
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                            cwd=os.path.dirname(HERE), env=environment, capture_output=True,
+                            text=True, check=False)
+    lines = result.stdout.strip().splitlines()
+    print(f"   {lines[-1] if lines else result.stderr.strip()[-300:]}")
+    print(f"(test suite: {time.perf_counter() - start:.1f} s wall clock)\n", flush=True)
+    return result.returncode
 
 
 if __name__ == "__main__":
