@@ -193,6 +193,18 @@ class ArrayOps:
     def sum_to_shape(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return sum_to_shape(ArrayOps, g, shape)
 
+    @staticmethod
+    def keep_zero(g: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """``value`` with its NaNs replaced by 0 where the upstream gradient ``g`` is 0.
+
+        A rule whose local derivative can be infinite (1/x at 0, eˣ past overflow) would turn
+        the exact zero that ``where`` sends an unselected branch into 0·∞ = NaN. Only those
+        elements change, so the common case costs a single NaN scan.
+        """
+        if np.isnan(value).any():
+            value = np.where(np.isnan(value) & (g == 0), 0.0, value)
+        return value
+
 
 ARRAY_OPS = ArrayOps()
 
@@ -243,26 +255,29 @@ MULTIPLY = register(
     (lambda xp, g, out, x, y: g * y,
      lambda xp, g, out, x, y: g * x),
 )
+# Rules whose local derivative can be infinite at finite inputs (1/y, eˣ, ln, xʸ) pass their
+# result through ``xp.keep_zero``: a zero upstream gradient (a branch ``where`` did not
+# select) then gives 0, not 0·∞ = NaN.
 DIVIDE = register(
     "divide", np.divide,
-    (lambda xp, g, out, x, y: g / y,                 # ∂(x/y)/∂x = 1/y
-     lambda xp, g, out, x, y: -g * out / y),         # ∂(x/y)/∂y = −x/y² = −out/y
+    (lambda xp, g, out, x, y: xp.keep_zero(g, g / y),         # ∂(x/y)/∂x = 1/y
+     lambda xp, g, out, x, y: xp.keep_zero(g, -g * out / y)),  # ∂(x/y)/∂y = −x/y² = −out/y
 )
 
 
 def _power_dbase(xp: Any, g: Any, out: Any, x: Any, y: Any) -> Any:
     """∂(xʸ)/∂x = y·xʸ⁻¹, taken as 0 at x = y = 0 (where the formula gives 0·∞ = NaN)."""
     if y.ndim == 0 and float(y) != 0.0:
-        return g * y * x ** (y - 1)
+        return xp.keep_zero(g, g * y * x ** (y - 1))
     # Only the point x = y = 0 is replaced (by the base 1), so the rule stays differentiable
     # in y everywhere else, which the mixed second derivative ∂²/∂x∂y needs.
     base = xp.where((x == 0) * (y == 0), 1.0, x)
-    return g * y * base ** (y - 1)
+    return xp.keep_zero(g, g * y * base ** (y - 1))
 
 
 def _power_dexponent(xp: Any, g: Any, out: Any, x: Any, y: Any) -> Any:
     """∂(xʸ)/∂y = xʸ·ln x for x > 0, and 0 elsewhere (ln is not real there)."""
-    return g * out * xp.log(xp.where(x > 0, x, 1.0))
+    return xp.keep_zero(g, g * out * xp.log(xp.where(x > 0, x, 1.0)))
 
 
 POWER = register("power", np.power, (_power_dbase, _power_dexponent))
@@ -283,8 +298,8 @@ MAXIMUM = register(
 # Elementwise unary ops.
 # ---------------------------------------------------------------------------------------------
 NEGATE = register("negate", np.negative, (lambda xp, g, out, x: -g,))
-EXP = register("exp", np.exp, (lambda xp, g, out, x: g * out,))          # (eˣ)′ = eˣ
-LOG = register("log", np.log, (lambda xp, g, out, x: g / x,))            # (ln x)′ = 1/x
+EXP = register("exp", np.exp, (lambda xp, g, out, x: xp.keep_zero(g, g * out),))  # (eˣ)′ = eˣ
+LOG = register("log", np.log, (lambda xp, g, out, x: xp.keep_zero(g, g / x),))  # (ln x)′ = 1/x
 TANH = register("tanh", np.tanh, (lambda xp, g, out, x: g * (1.0 - out * out),))  # 1 − tanh²
 ASTYPE = register(
     "astype",

@@ -749,6 +749,14 @@ class TensorOps:
     def sum_to_shape(g: Tensor, shape: tuple[int, ...]) -> Tensor:
         return sum_to_shape(TensorOps, g, shape)
 
+    @staticmethod
+    def keep_zero(g: Tensor, value: Tensor) -> Tensor:
+        # Same elements as ArrayOps.keep_zero (NaN where g is 0), chosen with a where so the
+        # derivatives everywhere else are untouched; x != x is the NaN test.
+        if not np.isnan(value.data).any():
+            return value
+        return where(not_equal(value, value) * equal(g, 0.0), 0.0, value)
+
 
 TENSOR_OPS = TensorOps()
 

@@ -476,3 +476,36 @@ def test_no_reference_cycles_keep_tensors_alive():
         assert ref() is None  # released by reference counting alone
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("branch", "x", "expected"),
+    [
+        # d/dx of the selected branch where it is selected, 0 where it is not (closed forms)
+        (lambda x: mg.log(x), [0.0, 2.0], [0.0, 0.5]),              # (ln x)′ = 1/x
+        (lambda x: 1.0 / x, [0.0, 2.0], [0.0, -0.25]),               # (1/x)′ = −1/x²
+        (lambda x: mg.sqrt(x), [0.0, 4.0], [0.0, 0.25]),             # (√x)′ = 1/(2√x)
+        (lambda x: x ** -1.0, [0.0, 2.0], [0.0, -0.25]),
+    ],
+)
+def test_where_gives_no_nan_gradient_from_the_unselected_branch(branch, x, expected):
+    leaf = Tensor(x, requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mg.where(leaf > 0, branch(leaf), 0.0).sum().backward()
+    np.testing.assert_allclose(leaf.grad.data, expected, rtol=1e-15)
+
+
+def test_where_gives_no_nan_gradient_when_the_unselected_branch_overflows():
+    leaf = Tensor([1000.0, 1.0], requires_grad=True)
+    with np.errstate(over="ignore"):
+        mg.where(leaf < 100, mg.exp(leaf), 0.0).sum().backward()
+    np.testing.assert_allclose(leaf.grad.data, [0.0, np.e], rtol=1e-15)  # (eˣ)′ = eˣ
+
+
+def test_where_second_derivative_has_no_nan_from_the_unselected_branch():
+    leaf = Tensor([0.0, 2.0], requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        (first,) = mg.grad(mg.where(leaf > 0, mg.log(leaf), 0.0).sum(), leaf, create_graph=True)
+        (second,) = mg.grad(first.sum(), leaf)
+    np.testing.assert_allclose(first.data, [0.0, 0.5])
+    np.testing.assert_allclose(second.data, [0.0, -0.25])  # (ln x)″ = −1/x²
