@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import normalize_axis
+from ._arrays import normalize_axis, torch_names
 from .ops import exp, log, maximum, mean, multiply, reshape, sum, tanh, where
 from .tensor import ArrayLike, Tensor
 from .tensor import as_tensor as _operand
@@ -81,6 +81,7 @@ def relu(x: ArrayLike) -> Tensor:
     return where(x > 0, x, 0.0)
 
 
+@torch_names
 def logsumexp(x: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: bool = False
               ) -> Tensor:
     """log Σ eˣ over ``axis``, as m + log Σ e^{x−m} with m = max x held constant.
@@ -104,12 +105,14 @@ def _constant_shift(x: Tensor, axis: Any) -> np.ndarray:
     return np.where(np.isfinite(shift), shift, 0.0).astype(x.dtype)  # all −∞ rows: no NaN
 
 
+@torch_names
 def log_softmax(x: ArrayLike, axis: int = -1) -> Tensor:
     """log softmax(x) = x − logsumexp(x), finite for any finite logits."""
     x = _operand(x)
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
+@torch_names
 def softmax(x: ArrayLike, axis: int = -1) -> Tensor:
     """softmax(x)_k = e^{x_k} / Σ_j e^{x_j} (seed 003), as exp(log_softmax(x))."""
     return exp(log_softmax(x, axis=axis))
