@@ -265,7 +265,7 @@ ROWS: list[Row] = [
     Row("optimizer-no-parameters", lambda _: optim.SGD([], lr=0.1),
         ValueError, r"optimizer got an empty parameter list"),
     Row("optimizer-negative-lr", lambda _: optim.Adam(nn.Linear(2, 2).parameters(), lr=-0.1),
-        ValueError, r"lr must be a number ≥ 0, got -0\.1"),
+        ValueError, r"Adam: lr must be a finite number ≥ 0, got -0\.1"),
     Row("optimizer-one-tensor", lambda _: optim.SGD(nn.Linear(2, 2).weight, lr=0.1),
         TypeError, r"params must be an iterable of tensors"),
     Row("optimizer-betas", lambda _: optim.Adam(nn.Linear(2, 2).parameters(), betas=(0.9,)),
