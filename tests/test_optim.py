@@ -261,7 +261,7 @@ def test_group_errors():
     a, b = nn.Parameter([1.0]), nn.Parameter([2.0])
     with pytest.raises(ValueError, match=r"param_groups\[1\]: parameter 0 .* appears twice"):
         optim.SGD([{"params": [a]}, {"params": [a, b]}], lr=0.1)
-    with pytest.raises(ValueError, match="unknown setting.*betas"):
+    with pytest.raises(ValueError, match=r"unknown setting.*betas"):
         optim.SGD([{"params": [a], "betas": (0.9, 0.9)}], lr=0.1)
     with pytest.raises(ValueError, match=r"param_groups\[1\]: lr must be a finite number"):
         optim.SGD([{"params": [a]}, {"params": [b], "lr": -1.0}], lr=0.1)
