@@ -144,8 +144,8 @@ def _restore_part(
         raise CheckpointError(path, f"the checkpoint has no {what} state to load into "
                                     f"the given {type(obj).__name__}")
     if saved["type"] != type(obj).__name__:
-        raise CheckpointError(path, f"the checkpoint holds the state of a {saved['type']}, "
-                                    f"not of a {type(obj).__name__}")
+        raise CheckpointError(path, f"the checkpoint holds {saved['type']} state, not "
+                                    f"{type(obj).__name__} state")
     obj.load_state_dict(saved["state"])
 
 

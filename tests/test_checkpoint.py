@@ -132,8 +132,8 @@ def test_loading_into_another_optimizer_type_changes_nothing(tmp_path: Path):
     model, optimizer, scheduler = _build("adam-cosine", seed=5)
     before = model.state_dict()
     versions = [p.version for p in model.parameters()]
-    with pytest.raises(CheckpointError, match=r"sgd-nesterov-step.npz: the checkpoint holds the "
-                                              r"state of a SGD, not of a Adam"):
+    with pytest.raises(CheckpointError, match=r"sgd-nesterov-step.npz: the checkpoint holds SGD "
+                                              r"state, not Adam state"):
         load_checkpoint(path, model, optimizer, scheduler)
     for name, value in model.state_dict().items():  # the model was loaded, then put back
         assert np.array_equal(value, before[name])

@@ -129,7 +129,7 @@ def test_state_dict_resumes_the_schedule_exactly():
 
 def test_load_state_dict_of_another_scheduler_is_refused():
     state = StepLR(_optimizer(), step_size=2).state_dict()
-    with pytest.raises(ValueError, match="expected the state of a CosineAnnealingLR"):
+    with pytest.raises(ValueError, match="expected CosineAnnealingLR's state"):
         CosineAnnealingLR(_optimizer(), T_max=3).load_state_dict(state)
 
 

@@ -400,7 +400,7 @@ def test_load_state_dict_refuses_what_does_not_fit_and_changes_nothing():
     adam.step()
     good = adam.state_dict()
     before = adam.state_dict()
-    with pytest.raises(ValueError, match="not from a SGD"):
+    with pytest.raises(ValueError, match="the state dict is not SGD's"):
         optim.SGD([nn.Parameter(THETA0)], lr=0.1).load_state_dict(good)
     with pytest.raises(ValueError, match="2 parameters, this optimiser's 1"):
         bigger = {**good, "param_groups": [{**good["param_groups"][0], "params": [0, 1]}]}

@@ -94,7 +94,7 @@ class _ScheduleBase:
         if not isinstance(state_dict, dict) or set(state_dict) != set(own):
             keys = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict)
             raise ValueError(
-                f"{name}.load_state_dict: expected the state of a {name} (keys "
+                f"{name}.load_state_dict: expected {name}'s state (keys "
                 f"{sorted(own)}), got {keys}"
             )
         groups = len(self.optimizer.param_groups)  # type: ignore[attr-defined]

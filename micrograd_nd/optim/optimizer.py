@@ -315,7 +315,7 @@ class Optimizer:
             unexpected = sorted(set(saved) - set(self.defaults) - _EXTRA_GROUP_KEYS)
             if missing or unexpected:
                 raise ValueError(
-                    f"{gwhere}the state dict is not from a {self._name} (missing: "
+                    f"{gwhere}the state dict is not {self._name}'s (missing: "
                     f"{', '.join(missing) or '-'}; unexpected: {', '.join(unexpected) or '-'})"
                 )
             for index, p in zip(saved["params"], group["params"], strict=True):
