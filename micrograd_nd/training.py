@@ -28,7 +28,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -265,26 +265,38 @@ def _check_fit_arguments(model: object, loss_fn: object, optimizer: object,
     return callbacks
 
 
-def _first_nonfinite(named_arrays: Sequence[tuple[str, np.ndarray]]) -> str | None:
-    """The name of the first array holding NaN or inf, else None.
+class _FinitenessScan:
+    """Finds the first array holding NaN or ±inf, with one BLAS dot product per array.
 
-    One reduction per array: a sum is NaN or inf if any element is; the rare sum that
-    overflows from finite values is confirmed element by element before it counts.
+    Σ xᵢ·0 is exactly 0 when every xᵢ is finite and NaN as soon as one is NaN or ±inf
+    (inf·0 = NaN), and unlike Σ xᵢ it cannot overflow: no false alarm, no confirmation pass.
+    The zeros are allocated once per dtype and sliced.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        for name, array in named_arrays:
-            if not math.isfinite(np.add.reduce(array, axis=None)) and not np.isfinite(
-                array
-            ).all():
-                return name
-    return None
+
+    def __init__(self) -> None:
+        self._zeros: dict[np.dtype, np.ndarray] = {}
+
+    def first(self, named_arrays: Iterable[tuple[str, np.ndarray]]) -> str | None:
+        with np.errstate(invalid="ignore"):  # inf·0 warns; the caller reports it instead
+            for name, array in named_arrays:
+                flat = array.reshape(-1)
+                zeros = self._zeros.get(flat.dtype)
+                if zeros is None or zeros.size < flat.size:
+                    zeros = self._zeros[flat.dtype] = np.zeros(flat.size, flat.dtype)
+                if np.dot(flat, zeros[: flat.size]) != 0:
+                    return name
+        return None
 
 
-def _divergence(what: str, where: str, optimizer: Optimizer, after_update: bool) -> str:
+def _divergence(what: str, where: str, optimizer: Optimizer, ruined: str | None) -> str:
+    """The message of a TrainingDivergedError; ``ruined`` names a parameter already NaN/inf."""
     rates = sorted({group["lr"] for group in optimizer.param_groups})
-    state = ("the update already wrote it into the model: reload a checkpoint" if after_update
-             else "training stopped before this batch's update, so the parameters are those "
-                  "of the previous batch")
+    if ruined is None:
+        state = ("training stopped before this batch's update, so the parameters are those "
+                 "of the previous batch")
+    else:
+        state = (f"parameter {ruined} is already NaN or inf (an earlier update overflowed): "
+                 "reload a checkpoint")
     return (f"fit: {what} at {where} (lr {', '.join(f'{r:g}' for r in rates)}); {state}. "
             "Lower the learning rate, clip the gradients (optim.clip_grad_norm_), or check "
             "the data and the loss (fit(..., check_finite=False) turns this check off)")
@@ -326,9 +338,10 @@ def fit(
     bit-identical to a run that never stopped.
 
     Inputs and targets must be finite (checked once, up front). With ``check_finite`` (the
-    default), every batch's loss, every gradient and, after the step, every parameter is
-    checked; the first NaN or inf raises :class:`TrainingDivergedError` naming the epoch,
-    the batch and the tensor.
+    default), every batch's loss and, before the update, every gradient is checked, and the
+    parameters at the end of each epoch (an update that overflows shows in the next batch's
+    loss); the first NaN or inf raises :class:`TrainingDivergedError` naming the epoch, the
+    batch and the tensor, and saying whether the parameters are still finite.
 
     Output: with ``progress`` and tqdm installed, a progress bar per epoch whose final line
     shows the epoch's figures; otherwise, if ``verbose``, one printed line per epoch.
@@ -353,7 +366,15 @@ def fit(
         start_epoch = saved.epoch
         if saved.history is not None:
             history = History.from_dict(saved.history)
-    named = [(name, p) for name, p in model.named_parameters()]
+    named = list(model.named_parameters())
+    scan = _FinitenessScan()
+
+    def params() -> Iterator[tuple[str, np.ndarray]]:
+        return ((name, p.data) for name, p in named)
+
+    def gradients() -> Iterator[tuple[str, np.ndarray]]:
+        return ((name, p.grad.data) for name, p in named if p.grad is not None)
+
     run = TrainingRun(model=model, optimizer=optimizer, scheduler=scheduler, history=history,
                       epochs=epochs, epoch=start_epoch, shuffle_generator=loader.rng,
                       has_validation=validation is not None, has_metric=metric is not None)
@@ -377,24 +398,18 @@ def fit(
                 loss = loss_fn(outputs, yb)
                 value = _loss_value(loss, "fit")
                 if check_finite and not math.isfinite(value):
-                    raise TrainingDivergedError(
-                        _divergence(f"the loss is {value}", where(batch), optimizer, False))
+                    raise TrainingDivergedError(_divergence(
+                        f"the loss is {value}", where(batch), optimizer,
+                        scan.first(params())))
                 optimizer.zero_grad()
                 loss.backward()
                 if check_finite:
-                    bad = _first_nonfinite(
-                        [(name, p.grad.data) for name, p in named if p.grad is not None])
+                    bad = scan.first(gradients())
                     if bad is not None:
                         raise TrainingDivergedError(_divergence(
                             f"the gradient of {bad} has NaN or inf values", where(batch),
-                            optimizer, False))
+                            optimizer, scan.first(params())))
                 optimizer.step()
-                if check_finite:
-                    bad = _first_nonfinite([(name, p.data) for name, p in named])
-                    if bad is not None:
-                        raise TrainingDivergedError(_divergence(
-                            f"parameter {bad} became NaN or inf in the update", where(batch),
-                            optimizer, True))
                 n = len(xb)
                 loss_sum += value * n
                 if metric is not None:
@@ -403,6 +418,14 @@ def fit(
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
+            if check_finite:
+                # A finite gradient can still overflow in the update; the next batch's loss
+                # shows it, and this catches it in the last batch of the epoch.
+                bad = scan.first(params())
+                if bad is not None:
+                    raise TrainingDivergedError(_divergence(
+                        f"parameter {bad} became NaN or inf in an update", f"the end of epoch "
+                        f"{epoch + 1}/{epochs}", optimizer, bad))
             history.train_loss.append(loss_sum / seen)
             history.lr.append(lr)
             if metric is not None:

@@ -308,19 +308,25 @@ def test_nonfinite_gradient_stops_before_the_update():
         np.testing.assert_array_equal(p.data, old)
 
 
-def test_parameter_overflowing_in_the_update_is_named():
+@pytest.mark.parametrize("batch_size, message", [
+    # two batches: the second batch's loss is inf, and the parameters are already ruined
+    (16, r"the loss is (nan|-?inf) at epoch 1/1, batch 2/2 .*parameter layers.\d.(weight|bias) "
+         r"is already NaN or inf \(an earlier update overflowed\): reload a checkpoint"),
+    # one batch: the scan at the end of the epoch finds it
+    (32, r"parameter layers.\d.(weight|bias) became NaN or inf in an update at the end of "
+         r"epoch 1/1"),
+])
+def test_parameter_overflowing_in_the_update_is_named(batch_size, message):
     model, _, _, X, y = _setup()
+    X = np.abs(X) + 1.0
     opt = optim.SGD(model.parameters(), lr=1e300)  # finite, but lr · g overflows
 
     def steep(outputs, targets):
         return (outputs * 1e10).sum()
 
-    with pytest.raises(TrainingDivergedError, match=r"parameter layers.\d.(weight|bias) became "
-                                                    r"NaN or inf in the update at epoch 1/1, "
-                                                    r"batch 1/1 .*reload a checkpoint"), \
-            np.errstate(all="ignore"):
-        fit(model, steep, opt, (X, y), epochs=1, batch_size=32, metric=None, progress=False,
-            verbose=False)
+    with pytest.raises(TrainingDivergedError, match=message), np.errstate(all="ignore"):
+        fit(model, steep, opt, (X[:32], y[:32]), epochs=1, batch_size=batch_size, metric=None,
+            shuffle=False, progress=False, verbose=False)
 
 
 def test_check_finite_false_trains_on_as_before():
@@ -363,9 +369,14 @@ def test_history_plot_errors(monkeypatch):
 
 
 def test_the_finiteness_scan_finds_nan_and_inf_but_not_an_overflowing_sum():
+    scan = training._FinitenessScan()
     huge64, huge32 = np.full(10, 1e308), np.full(10, 3e38, dtype=np.float32)  # sums overflow
-    assert training._first_nonfinite([("a", huge64), ("b", huge32)]) is None
+    assert scan.first([("a", huge64), ("b", huge32)]) is None
     with_inf = np.zeros((3, 3))
     with_inf[2, 1] = -np.inf
-    assert training._first_nonfinite([("a", huge64), ("b", with_inf)]) == "b"
-    assert training._first_nonfinite([("c", np.array([np.nan], dtype=np.float32))]) == "c"
+    assert scan.first([("a", huge64), ("b", with_inf), ("c", with_inf)]) == "b"
+    assert scan.first([("c", np.array([np.nan], dtype=np.float32))]) == "c"
+    big = np.ones(50)  # longer than the zeros made so far: they grow
+    big[-1] = np.inf
+    assert scan.first([("d", big), ("e", np.zeros(0))]) == "d"
+    assert scan.first([("e", np.zeros(0)), ("f", np.ones((2, 3))[:, ::2])]) is None
