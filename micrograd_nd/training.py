@@ -258,10 +258,11 @@ def _check_fit_arguments(model: object, loss_fn: object, optimizer: object,
     if isinstance(callbacks, Callback) or not isinstance(callbacks, Iterable):
         raise TypeError("fit: callbacks must be a list of Callback objects")
     callbacks = list(callbacks)
-    for index, callback in enumerate(callbacks):
-        if not isinstance(callback, Callback):
-            raise TypeError(f"fit: callbacks[{index}] is a {type(callback).__name__}, not a "
-                            "micrograd_nd.callbacks.Callback")
+    strangers = [(i, c) for i, c in enumerate(callbacks) if not isinstance(c, Callback)]
+    if strangers:
+        index, stranger = strangers[0]
+        raise TypeError(f"fit: callbacks[{index}] is a {type(stranger).__name__}, not a "
+                        "micrograd_nd.callbacks.Callback")
     return callbacks
 
 
