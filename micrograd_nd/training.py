@@ -34,11 +34,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._rng import RNGLike
-from .autograd import no_grad
 from .callbacks import Callback, TrainingRun
 from .checkpoint import Scheduler, load_checkpoint
 from .data import batches
 from .history import History
+from .modes import no_grad
 from .nn.module import Module
 from .optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from .optim.optimizer import Optimizer

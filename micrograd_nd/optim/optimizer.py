@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import enable_grad, no_grad
+from ..modes import enable_grad, no_grad
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "check_learning_rate", "check_nonnegative"]
