@@ -28,7 +28,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -289,18 +289,56 @@ class _FinitenessScan:
         return None
 
 
-def _divergence(what: str, where: str, optimizer: Optimizer, ruined: str | None) -> str:
-    """The message of a TrainingDivergedError; ``ruined`` names a parameter already NaN/inf."""
-    rates = sorted({group["lr"] for group in optimizer.param_groups})
-    if ruined is None:
-        state = ("training stopped before this batch's update, so the parameters are those "
-                 "of the previous batch")
-    else:
-        state = (f"parameter {ruined} is already NaN or inf (an earlier update overflowed): "
-                 "reload a checkpoint")
-    return (f"fit: {what} at {where} (lr {', '.join(f'{r:g}' for r in rates)}); {state}. "
+class _DivergenceGuard:
+    """fit's checks for NaN and inf: the loss and the gradients every batch, the parameters
+    at the end of each epoch and whenever a check fails (to say if the model is ruined)."""
+
+    def __init__(self, model: Module, optimizer: Optimizer, epochs: int, batches: int) -> None:
+        self.named = list(model.named_parameters())
+        self.optimizer = optimizer
+        self.epochs, self.batches = epochs, batches
+        self.scan = _FinitenessScan()
+
+    def _ruined(self) -> str | None:
+        return self.scan.first((name, p.data) for name, p in self.named)
+
+    def check_loss(self, value: float, epoch: int, batch: int) -> None:
+        if not math.isfinite(value):
+            self._fail(f"the loss is {value}", self._at(epoch, batch), self._ruined())
+
+    def check_gradients(self, epoch: int, batch: int) -> None:
+        bad = self.scan.first((name, p.grad.data) for name, p in self.named
+                              if p.grad is not None)
+        if bad is not None:
+            self._fail(f"the gradient of {bad} has NaN or inf values", self._at(epoch, batch),
+                       self._ruined())
+
+    def check_parameters(self, epoch: int) -> None:
+        # A finite gradient can still overflow in the update; the next batch's loss shows it,
+        # and this catches it in the last batch of the epoch.
+        bad = self._ruined()
+        if bad is not None:
+            self._fail(f"parameter {bad} became NaN or inf in an update",
+                       f"the end of epoch {epoch + 1}/{self.epochs}", bad)
+
+    def _at(self, epoch: int, batch: int) -> str:
+        return f"epoch {epoch + 1}/{self.epochs}, batch {batch}/{self.batches}"
+
+    def _fail(self, what: str, where: str, ruined: str | None) -> None:
+        rates = sorted({group["lr"] for group in self.optimizer.param_groups})
+        if ruined is None:
+            state = ("training stopped before this batch's update, so the parameters are "
+                     "those of the previous batch")
+        elif ruined in what:
+            state = "the model is ruined: reload a checkpoint"
+        else:
+            state = (f"parameter {ruined} is already NaN or inf (an earlier update "
+                     "overflowed): reload a checkpoint")
+        raise TrainingDivergedError(
+            f"fit: {what} at {where} (lr {', '.join(f'{r:g}' for r in rates)}); {state}. "
             "Lower the learning rate, clip the gradients (optim.clip_grad_norm_), or check "
-            "the data and the loss (fit(..., check_finite=False) turns this check off)")
+            "the data and the loss (fit(..., check_finite=False) turns this check off)"
+        )
 
 
 def fit(
@@ -367,15 +405,7 @@ def fit(
         start_epoch = saved.epoch
         if saved.history is not None:
             history = History.from_dict(saved.history)
-    named = list(model.named_parameters())
-    scan = _FinitenessScan()
-
-    def params() -> Iterator[tuple[str, np.ndarray]]:
-        return ((name, p.data) for name, p in named)
-
-    def gradients() -> Iterator[tuple[str, np.ndarray]]:
-        return ((name, p.grad.data) for name, p in named if p.grad is not None)
-
+    guard = _DivergenceGuard(model, optimizer, epochs, len(loader)) if check_finite else None
     run = TrainingRun(model=model, optimizer=optimizer, scheduler=scheduler, history=history,
                       epochs=epochs, epoch=start_epoch, shuffle_generator=loader.rng,
                       has_validation=validation is not None, has_metric=metric is not None)
@@ -385,52 +415,15 @@ def fit(
     for epoch in range(start_epoch, epochs):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        model.train()
-        loss_sum, metric_sum, seen = 0.0, 0.0, 0
         bar = (_tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", leave=True,
                      file=sys.stderr) if use_bar else None)
-
-        def where(batch: int, epoch: int = epoch) -> str:
-            return f"epoch {epoch + 1}/{epochs}, batch {batch}/{len(loader)}"
-
         try:
-            for batch, (xb, yb) in enumerate(loader, start=1):
-                outputs = model(xb)
-                loss = loss_fn(outputs, yb)
-                value = _loss_value(loss, "fit")
-                if check_finite and not math.isfinite(value):
-                    raise TrainingDivergedError(_divergence(
-                        f"the loss is {value}", where(batch), optimizer,
-                        scan.first(params())))
-                optimizer.zero_grad()
-                loss.backward()
-                if check_finite:
-                    bad = scan.first(gradients())
-                    if bad is not None:
-                        raise TrainingDivergedError(_divergence(
-                            f"the gradient of {bad} has NaN or inf values", where(batch),
-                            optimizer, scan.first(params())))
-                optimizer.step()
-                n = len(xb)
-                loss_sum += value * n
-                if metric is not None:
-                    metric_sum += float(metric(outputs.data, yb)) * n
-                seen += n
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
-            if check_finite:
-                # A finite gradient can still overflow in the update; the next batch's loss
-                # shows it, and this catches it in the last batch of the epoch.
-                bad = scan.first(params())
-                if bad is not None:
-                    raise TrainingDivergedError(_divergence(
-                        f"parameter {bad} became NaN or inf in an update", f"the end of epoch "
-                        f"{epoch + 1}/{epochs}", optimizer, bad))
-            history.train_loss.append(loss_sum / seen)
+            train_loss, train_metric = _train_epoch(model, loss_fn, optimizer, loader, metric,
+                                                    guard, epoch, bar)
+            history.train_loss.append(train_loss)
             history.lr.append(lr)
-            if metric is not None:
-                history.train_accuracy.append(metric_sum / seen)
+            if train_metric is not None:
+                history.train_accuracy.append(train_metric)
             if validation is not None:
                 result = evaluate(model, *validation, loss_fn, batch_size=eval_batch_size,
                                   metric=metric)
@@ -461,6 +454,43 @@ def fit(
     for callback in callbacks:
         callback.on_train_end(run)
     return history
+
+
+def _train_epoch(
+    model: Module,
+    loss_fn: Callable[[Any, Any], Tensor],
+    optimizer: Optimizer,
+    loader: Iterable[tuple[np.ndarray, np.ndarray]],
+    metric: Metric | None,
+    guard: _DivergenceGuard | None,
+    epoch: int,
+    bar: Any,
+) -> tuple[float, float | None]:
+    """One pass over the loader; the mean loss and metric over the batches as trained."""
+    model.train()
+    loss_sum, metric_sum, seen = 0.0, 0.0, 0
+    for batch, (xb, yb) in enumerate(loader, start=1):
+        outputs = model(xb)
+        loss = loss_fn(outputs, yb)
+        value = _loss_value(loss, "fit")
+        if guard is not None:
+            guard.check_loss(value, epoch, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        if guard is not None:
+            guard.check_gradients(epoch, batch)
+        optimizer.step()
+        n = len(xb)
+        loss_sum += value * n
+        if metric is not None:
+            metric_sum += float(metric(outputs.data, yb)) * n
+        seen += n
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
+    if guard is not None:
+        guard.check_parameters(epoch)
+    return loss_sum / seen, (None if metric is None else metric_sum / seen)
 
 
 def limit_blas_threads(count: int | None) -> contextlib.AbstractContextManager:
