@@ -1,9 +1,10 @@
 """Fuzz the public API with bad arguments: only documented exception types may come out.
 
 Documented (docs/errors.md): TypeError, ValueError (and the library's subclasses of them),
-OverflowError for a number a tensor's dtype cannot hold, RuntimeError for graph misuse, IndexError for tensor indexing, FileNotFoundError for files.
-An AttributeError, ZeroDivisionError, KeyError or a bare IndexError from somewhere deep would
-be a bug. A call may also succeed: then it must return the documented kind of result.
+OverflowError for a number a tensor's dtype cannot hold, RuntimeError for graph misuse,
+IndexError for tensor indexing, FileNotFoundError for files. An AttributeError,
+ZeroDivisionError, KeyError or a bare IndexError from somewhere deep would be a bug. A call
+may also succeed: then it must return the documented kind of result.
 """
 
 from __future__ import annotations
