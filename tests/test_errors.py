@@ -565,6 +565,79 @@ TRAINLIB_ROWS: list[Row] = [
 ROWS.extend(TRAINLIB_ROWS)
 
 
+# ---- rows: views, in-place changes, NumPy functions, dtypes (engine) -----------------------
+def _stale_view(_: Path) -> None:
+    x = mg.Tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2.0
+    view = h[0:1]
+    h *= mg.Tensor([3.0, 4.0], requires_grad=True)
+    view * 3.0
+
+
+def _write_through_a_view(_: Path) -> None:
+    w = _t(4, requires_grad=True)
+    a = mg.Tensor(np.arange(4.0))
+    loss = (w * a).sum()
+    a[:2][0] = 100.0
+    loss.backward()
+
+
+def _replaced_data_shape(_: Path) -> None:
+    w = _t(3, requires_grad=True)
+    loss = (w + 2.0).sum()  # add saves nothing, so only the shape check can see the change
+    w.data = np.ones(4)
+    loss.backward()
+
+
+ENGINE_ROWS = [
+    Row("inplace-leaf-requires-grad", lambda _: _t(3, requires_grad=True).__isub__(0.1),
+        RuntimeError, r"-=: an in-place change of a leaf tensor that requires grad, while "
+        r"gradients are recorded"),
+    Row("inplace-through-view", _write_through_a_view, mg.InPlaceModificationError,
+        r"backward through 'multiply': input 1 \(shape \(4,\), version 0 → 1\) changed in "
+        r"place after the op saved it"),
+    Row("inplace-stale-view", _stale_view, mg.InPlaceModificationError,
+        r"'multiply': an input \(shape \(1,\), made by 'getitem'\) was changed in place "
+        r"through another tensor sharing its memory"),
+    Row("inplace-shape", lambda _: _t(2).__iadd__(np.ones((2, 2))), ValueError,
+        r"\+=: the result has shape \(2, 2\) but an in-place operation keeps the tensor's "
+        r"shape \(2,\)"),
+    Row("inplace-dtype", lambda _: mg.Tensor([1, 2]).__itruediv__(2), TypeError,
+        r"/=: cannot store the float64 result in a int64 tensor in place"),
+    Row("inplace-read-only", lambda _: mg.broadcast_to(_t(1), (3,)).__imul__(2.0), ValueError,
+        r"\*=: this tensor's memory is read-only"),
+    Row("setitem-truncating", lambda _: mg.Tensor([1, 2]).__setitem__(0, 0.5), TypeError,
+        r"setitem: cannot store float64 values in a int64 tensor \(they would be truncated\)"),
+    Row("grad-shape-after-data-replaced", _replaced_data_shape, RuntimeError,
+        r"backward: the gradient of a tensor of shape \(4,\) has shape \(3,\): its \.data "
+        r"was replaced by an array of another shape after the forward pass"),
+    Row("numpy-function-unsupported", lambda _: np.prod(_t(3)), TypeError,
+        r"numpy\.prod is not supported on Tensors \(it would lose the gradient\)"),
+    Row("numpy-argument-unsupported", lambda _: np.sum(_t(3), out=np.empty(())), TypeError,
+        r"numpy\.sum: the argument out= is not supported on Tensors"),
+    Row("numpy-out-into-array", lambda _: np.add(np.zeros(3), _t(3), out=np.zeros(3)),
+        TypeError, r"numpy\.add\(\.\.\., out=\.\.\.\) on a Tensor is not supported"),
+    Row("index-invalid", lambda _: _t(3)[1.5], IndexError,
+        r"getitem: only integers, slices, None, \.\.\., and integer or bool arrays are "
+        r"valid indices"),
+    Row("einsum-diagonal", lambda _: mg.einsum("ii->i", _t(2, 2, requires_grad=True)),
+        ValueError, r"einsum: operand subscripts 'ii' repeat an index"),
+    Row("linear-shapes", lambda _: mg.linear(_t(4, 3), _t(2, 5)), ValueError,
+        r"linear: input of shape \(4, 3\) does not match weight of shape \(2, 5\)"),
+    Row("dtype-overflow-scalar", lambda _: mg.Tensor(np.array([1], dtype=np.int8)) * 300,
+        OverflowError, r"multiply: the Python number 300 does not fit in int8"),
+    Row("dtype-overflow-values", lambda _: mg.Tensor(-1, dtype=np.uint8), OverflowError,
+        r"Tensor: values in \[-1, -1\] do not fit in uint8"),
+    Row("dtype-nan-to-int", lambda _: mg.Tensor(np.array([np.nan]), dtype=np.int64),
+        ValueError, r"Tensor: cannot cast float64 values with NaN or inf to int64"),
+    Row("axis-not-an-int", lambda _: _t(2).sum(axis=1.5), TypeError,
+        r"sum: axis must be an int or a tuple of ints, got 1\.5"),
+    Row("torch-and-numpy-names", lambda _: _t(2, 2).sum(axis=0, dim=0), TypeError,
+        r"sum: pass axis= or dim=, not both"),
+]
+ROWS.extend(ENGINE_ROWS)
+
+
 def test_trainlib_exceptions_belong_to_builtin_families() -> None:
     assert issubclass(training.TrainingDivergedError, FloatingPointError)
     assert issubclass(checkpoint.CheckpointError, ValueError)
