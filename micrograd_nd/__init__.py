@@ -14,6 +14,7 @@ from . import data, functional, init, nn, numpy_interop, ops, optim, serializati
 from ._arrays import get_default_dtype, set_default_dtype
 from .autograd import GraphFreedError, InPlaceModificationError
 from .backward import grad
+from .compiler import CompileError, CompiledFunction, CompileWarning, compile
 from .functional import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -112,6 +113,9 @@ unsqueeze = expand_dims
 
 __all__ = [
     "AnomalyError",
+    "CompileError",
+    "CompileWarning",
+    "CompiledFunction",
     "GradcheckError",
     "GraphFreedError",
     "InPlaceModificationError",
@@ -124,6 +128,7 @@ __all__ = [
     "broadcast_to",
     "clamp",
     "clip",
+    "compile",
     "concatenate",
     "cos",
     "cross_entropy",

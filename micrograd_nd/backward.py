@@ -16,12 +16,13 @@ import numpy as np
 from . import ops
 from . import primitives as P
 from ._arrays import as_data_array
+from ._tracing import state as _trace
 from .autograd import Node, backpropagate
 from .backend import NumpyBackend, Services, unbroadcast
 from .modes import check_finite, enable_grad, is_anomaly_enabled
 from .tensor import ArrayLike, Tensor, apply
 
-__all__ = ["RecordingBackend", "backward", "grad"]
+__all__ = ["RecordingBackend", "backward", "grad", "store_gradients"]
 
 
 class RecordingBackend(Services):
@@ -176,13 +177,28 @@ def backward(
     _check_differentiable_output(tensor, "backward()")
     seed = _seed(tensor, gradient, create_graph, "backward()")
     retain = create_graph if retain_graph is None else retain_graph
+    if _trace.tracer is not None:  # inside compile(fn): the pass is recorded (compile.py)
+        if not create_graph:
+            _trace.tracer.backward(tensor, seed, retain)
+            return
+        _trace.tracer.escape("backward(create_graph=True)")
     results = _run([tensor], [seed], retain, create_graph)
-    owner = _Owner([seed])
+    if not create_graph:
+        store_gradients(results, [seed])
+        return
     for leaf, leaf_grad in results:
         _check_shape(leaf, leaf_grad)
-        if create_graph:
-            leaf.grad = _recorded_copy(leaf_grad) if leaf.grad is None else leaf.grad + leaf_grad
-        elif leaf.grad is None:
+        leaf.grad = _recorded_copy(leaf_grad) if leaf.grad is None else leaf.grad + leaf_grad
+
+
+def store_gradients(results: list[tuple[Tensor, np.ndarray]], seeds: Sequence[np.ndarray]
+                    ) -> None:
+    """Add each ``(leaf, gradient)`` of a backward pass to ``leaf.grad`` (new memory: a
+    gradient that is a view, a seed or handed out twice is copied once)."""
+    owner = _Owner(seeds)
+    for leaf, leaf_grad in results:
+        _check_shape(leaf, leaf_grad)
+        if leaf.grad is None:
             leaf.grad = Tensor._make(owner.take(leaf, leaf_grad))
         else:
             leaf.grad = Tensor._make(np.asarray(leaf.grad._data + leaf_grad))
@@ -211,6 +227,8 @@ def grad(
     products, gradient penalties). An input the outputs do not depend on raises an error,
     or gives ``None`` with ``allow_unused=True``.
     """
+    if _trace.tracer is not None:  # inside compile(fn): its results would be frozen
+        _trace.tracer.escape("micrograd_nd.grad()")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray, int, float)):

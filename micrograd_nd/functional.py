@@ -12,14 +12,15 @@ cross-entropies reduce over every element, as PyTorch does; ``cross_entropy`` an
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from ._arrays import normalize_axis, torch_names
-from .ops import exp, log, maximum, mean, multiply, reshape, sum, tanh, where
-from .tensor import ArrayLike, Tensor
+from ._arrays import normalize_axis, reduced_shape, torch_names
+from .ops import exp, log, maximum, mean, multiply, reshape, sum, tanh, values_op, where
+from .tensor import ArrayLike, Tensor, apply
 from .tensor import as_tensor as _operand
 
 
@@ -95,14 +96,21 @@ def logsumexp(x: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: b
     shifted_sum = sum(exp(x - shift), axis=axis, keepdims=True)
     result = log(shifted_sum) + shift
     if not keepdims:
-        result = reshape(result, np.sum(shift, axis=axis).shape)
+        result = reshape(result, reduced_shape(shift.shape, axis, False))
     return result
 
 
-def _constant_shift(x: Tensor, axis: Any) -> np.ndarray:
-    """max x over ``axis`` (kept as size 1) as a plain array: a constant for the graph."""
-    shift = np.max(x.data, axis=axis, keepdims=True)
+def _finite_max(x: np.ndarray, axis: Any) -> np.ndarray:
+    shift = np.max(x, axis=axis, keepdims=True)
     return np.where(np.isfinite(shift), shift, 0.0).astype(x.dtype)  # all −∞ rows: no NaN
+
+
+_SHIFT = values_op("logsumexp", _finite_max)
+
+
+def _constant_shift(x: Tensor, axis: Any) -> Tensor:
+    """max x over ``axis`` (kept as size 1), without gradient: a constant for the graph."""
+    return apply(_SHIFT, x, axis=axis)
 
 
 @torch_names
@@ -145,11 +153,19 @@ def _per_sample(values: Tensor) -> Tensor:
 
 
 def _check_unit_interval(op: str, name: str, values: Tensor) -> None:
-    data = values.data
+    apply(_unit_interval_check(op), values, name=name)
+
+
+@functools.cache
+def _unit_interval_check(op: str) -> Any:
+    return values_op(op, _in_unit_interval)
+
+
+def _in_unit_interval(data: np.ndarray, name: str) -> np.ndarray:
     if data.size and not (np.all(data >= 0) and np.all(data <= 1)):
-        raise ValueError(
-            f"{op}: {name} must lie in [0, 1], got values in [{np.min(data)}, {np.max(data)}]"
-        )
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{np.min(data)}, "
+                         f"{np.max(data)}]")
+    return np.True_  # checked
 
 
 def mse_loss(prediction: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
@@ -214,7 +230,7 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, reduction: str = "mean")
     logits = _operand(logits)
     if logits.ndim == 0:
         raise ValueError("cross_entropy: logits need a class axis, got a 0-d tensor")
-    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
+    target_data = target if isinstance(target, Tensor) else np.asarray(target)
     if target_data.dtype.kind in "iu":
         # With z = logits − max (a constant shift) and the label's one-hot row m:
         # −ln softmax(logits)_label = ln Σ_k e^{z_k} − Σ_k m_k z_k. Same value as picking from
@@ -234,24 +250,32 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, reduction: str = "mean")
     return _reduce(losses, reduction, "cross_entropy")
 
 
-def _class_mask(logits: Tensor, labels: np.ndarray) -> np.ndarray:
+def _class_mask(logits: Tensor, labels: ArrayLike) -> Tensor:
     """One-hot rows of ``labels`` (shape of ``logits``), with the label count and range checked.
 
     Σ_k onehot_k · v_k picks the labelled class; a mask multiply is much cheaper to
     differentiate than fancy indexing (whose adjoint is a scatter-add).
     """
+    labels = _operand(labels)
     batch_shape, num_classes = logits.shape[:-1], logits.shape[-1]
     if labels.shape != batch_shape:
         raise ValueError(
             f"cross_entropy: labels of shape {labels.shape} do not match logits of shape "
             f"{logits.shape} (expected {batch_shape}: one label per sample)"
         )
+    return apply(_ONE_HOT, labels, num_classes=num_classes, dtype=logits.dtype)
+
+
+def _one_hot_rows(labels: np.ndarray, num_classes: int, dtype: np.dtype) -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
-            f"cross_entropy: labels must lie in [0, {num_classes}) for {num_classes} classes, "
+            f"labels must lie in [0, {num_classes}) for {num_classes} classes, "
             f"got values in [{labels.min()}, {labels.max()}]"
         )
-    return np.eye(num_classes, dtype=logits.dtype)[labels]
+    return np.eye(num_classes, dtype=dtype)[labels]
+
+
+_ONE_HOT = values_op("cross_entropy", _one_hot_rows)
 
 
 def l2_penalty(parameters: Iterable[Tensor], weight: float) -> Tensor:

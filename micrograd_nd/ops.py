@@ -6,7 +6,7 @@ Arguments are checked here, where they enter, so that errors name the op and the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,16 @@ __all__ = [
     "permute", "power", "reshape", "sin", "sqrt", "square", "squeeze", "stack", "subtract", "sum",
     "swapaxes", "tanh", "tensor", "transpose", "where",
 ]
+
+
+def values_op(name: str, function: Callable[..., np.ndarray]) -> P.Primitive:
+    """An operation without derivative, ``function(*arrays, **params)`` on its inputs' values:
+    what a composite treats as a constant (a max shift, a one-hot mask, a check of labels).
+
+    Applied with ``apply`` like a primitive (errors are prefixed with ``name``), so a compiled
+    step recomputes it from each call's values instead of freezing the traced call's value.
+    """
+    return P.Primitive(name, function, None, reads=())
 
 
 def tensor(data: ArrayLike, requires_grad: bool = False, dtype: Any = None) -> Tensor:

@@ -27,6 +27,8 @@ from ._arrays import (
     scalar_array,
 )
 from ._kernels import can_repeat, normalize_index
+from ._tracing import state as _trace
+from ._tracing import value_read, value_write
 from .autograd import InPlaceModificationError, Node
 from .modes import _anomaly_mode, _grad_mode, check_finite
 
@@ -60,6 +62,7 @@ class Tensor:
         copy: bool = True,
     ) -> None:
         if isinstance(data, Tensor):
+            value_read("Tensor(t)")
             data = data._data
         self._init(as_data_array(data, dtype=dtype, copy=copy), None)
         if requires_grad:
@@ -93,10 +96,12 @@ class Tensor:
         returned here (``t.data[0] = 1``) is not seen: use ``t[0] = 1`` or the in-place
         operators, which are.
         """
+        value_read("t.data")
         return self._data
 
     @data.setter
     def data(self, value: ArrayLike) -> None:
+        value_write("t.data = ...")
         self._data = as_data_array(value._data if isinstance(value, Tensor) else value)
         self._versions[0] += 1
 
@@ -136,16 +141,20 @@ class Tensor:
         """The value of a single-element tensor as a Python number."""
         if self._data.size != 1:
             raise ValueError(f"item() needs a single-element tensor, got shape {self.shape}")
+        value_read("t.item() (or float(t), int(t))")
         return self._data.item()
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied; gradients do not flow through it)."""
+        value_read("t.numpy()")
         return self._data
 
     def tolist(self) -> Any:
+        value_read("t.tolist()")
         return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        value_read("np.asarray(t) (or another conversion to an ndarray)")
         if dtype is None and not copy:
             return self._data
         return np.array(self._data, dtype=dtype, copy=True if copy else None)
@@ -161,6 +170,7 @@ class Tensor:
 
     def __contains__(self, value: Any) -> bool:
         """``value in t``: whether any element equals ``value`` (as PyTorch and NumPy)."""
+        value_read("x in t")
         other = value._data if isinstance(value, Tensor) else np.asarray(value)
         return bool(np.any(self._data == other))
 
@@ -170,6 +180,7 @@ class Tensor:
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                 "use (t == x).all() style checks on np.asarray(t)"
             )
+        value_read("bool(t) (an if or while on a tensor)")
         return bool(self._data)
 
     def __float__(self) -> float:
@@ -189,6 +200,7 @@ class Tensor:
     __hash__ = object.__hash__  # tensors are hashable by identity; == is elementwise
 
     def __repr__(self) -> str:
+        value_read("repr(t) (or print(t))")
         body = np.array2string(self._data, separator=", ", prefix="Tensor(")
         extras = []
         if self.dtype not in (get_default_dtype(), np.dtype(np.int64), np.dtype(np.bool_)):
@@ -286,6 +298,7 @@ class Tensor:
                 "(they would be truncated); cast the value or the tensor first"
             )
         _check_writeable(self, "setitem")
+        value_write("t[index] = value")
         try:
             self._data[index] = value._data
         except IndexError as error:
@@ -359,6 +372,7 @@ class Tensor:
                 f"the tensor's shape {self.shape}; write t = t {symbol.rstrip('=')} x instead"
             )
         _check_writeable(self, symbol)
+        value_write(f"the in-place operation {symbol}")
         try:
             np.copyto(self._data, value, casting="same_kind")
         except TypeError:
@@ -414,6 +428,8 @@ def apply(primitive: P.Primitive, *inputs: Tensor, **params: Any) -> Tensor:
             if t.requires_grad:
                 _record(primitive, inputs, arrays, result, params)
                 break
+    if _trace.tracer is not None:  # inside compile(fn): the op joins the trace (compile.py)
+        _trace.tracer.record(primitive, inputs, params, result)
     return result
 
 
@@ -477,8 +493,11 @@ def as_tensors(x: ArrayLike, y: ArrayLike, op: str) -> tuple[Tensor, Tensor]:
 def _plain_index(index: Any) -> Any:
     """An index NumPy understands: tensors inside it become their arrays."""
     if isinstance(index, Tensor):
+        value_read("indexing with a tensor")
         return index._data
     if isinstance(index, tuple):
+        if any(isinstance(part, Tensor) for part in index):
+            value_read("indexing with a tensor")
         return tuple(part._data if isinstance(part, Tensor) else part for part in index)
     return index
 

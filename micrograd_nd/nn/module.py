@@ -15,10 +15,21 @@ from typing import Any
 import numpy as np
 
 from .._arrays import get_default_dtype
+from .._tracing import state as _trace
 from ..serialization import check_finite_arrays, load_arrays, save_arrays
 from ..tensor import ArrayLike, Tensor
 
-__all__ = ["Module", "ModuleList", "Parameter", "StateDictError", "load", "save"]
+__all__ = ["Module", "ModuleList", "Parameter", "StateDictError", "load", "save",
+           "structure_version"]
+
+# Bumped whenever an attribute of any module is set to, or was, a tensor or a module: a
+# compiled step captured the tensors it used, and must trace again when they are replaced.
+_structure = [0]
+
+
+def structure_version() -> int:
+    """A number that changes whenever some module's tensors or sub-modules are reassigned."""
+    return _structure[0]
 
 
 class Parameter(Tensor):
@@ -92,11 +103,15 @@ class Module:
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
+        if isinstance(value, (Tensor, Module)) or isinstance(
+                self.__dict__.get(name), (Tensor, Module)):
+            _structure[0] += 1
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        _structure[0] += 1
         object.__delattr__(self, name)
 
     # ---- running ----------------------------------------------------------------------------
@@ -144,6 +159,8 @@ class Module:
 
     def zero_grad(self) -> None:
         """Forget accumulated gradients: ``.grad = None`` on every parameter."""
+        if _trace.tracer is not None:  # inside compile(fn): replayed as one call (compile.py)
+            return _trace.tracer.unit(self, "zero_grad")
         for parameter in self.parameters():
             parameter.grad = None
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._tracing import state as _trace
 from ..modes import enable_grad, no_grad
 from ..tensor import Tensor
 
@@ -192,6 +193,8 @@ class Optimizer:
     # ---- stepping ---------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """``.grad = None`` on every parameter (or zeros with ``set_to_none=False``)."""
+        if _trace.tracer is not None:  # inside compile(fn): replayed as one call (compile.py)
+            return _trace.tracer.unit(self, "zero_grad", set_to_none)
         for p in self._parameters():
             if set_to_none or p.grad is None:
                 p.grad = None
@@ -205,6 +208,8 @@ class Optimizer:
         ``closure`` (optional, as in PyTorch) re-evaluates the model and returns the loss;
         it runs with recording on, before the update.
         """
+        if _trace.tracer is not None:  # inside compile(fn): replayed as one call (compile.py)
+            return _trace.tracer.unit(self, "step", closure)
         loss = None
         if closure is not None:
             with enable_grad():
