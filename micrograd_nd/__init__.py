@@ -14,7 +14,7 @@ from . import data, functional, init, nn, numpy_interop, ops, optim, serializati
 from ._arrays import get_default_dtype, set_default_dtype
 from .autograd import GraphFreedError, InPlaceModificationError
 from .backward import grad
-from .compiler import CompileError, CompiledFunction, CompileWarning, compile
+from .compiler import CompiledFunction, CompileError, CompileWarning, compile
 from .functional import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

@@ -372,7 +372,7 @@ class Tensor:
                 f"the tensor's shape {self.shape}; write t = t {symbol.rstrip('=')} x instead"
             )
         _check_writeable(self, symbol)
-        value_write(f"the in-place operation {symbol}")
+        value_write(f"'{symbol}'")
         try:
             np.copyto(self._data, value, casting="same_kind")
         except TypeError:

@@ -36,6 +36,7 @@ import numpy as np
 from ._rng import RNGLike
 from .callbacks import Callback, TrainingRun
 from .checkpoint import Scheduler, load_checkpoint
+from .compiler import CompiledFunction
 from .data import batches
 from .history import History
 from .modes import no_grad
@@ -220,13 +221,18 @@ def evaluate(
 
 
 def _loss_value(loss: object, where: str) -> float:
+    _check_loss(loss, where)
+    return float(loss.item())
+
+
+def _check_loss(loss: object, where: str) -> None:
+    """A loss must be a one-element Tensor (checked without reading its value)."""
     if not isinstance(loss, Tensor):
         raise TypeError(f"{where}: loss_fn must return a Tensor (to back-propagate), got "
                         f"{type(loss).__name__}")
     if loss.size != 1:
         raise ValueError(f"{where}: loss_fn returned shape {loss.shape}; it must return one "
                          "number (use reduction='mean' or 'sum')")
-    return float(loss.item())
 
 
 # ---- fit --------------------------------------------------------------------------------------
@@ -359,6 +365,7 @@ def fit(
     callbacks: Iterable[Callback] = (),
     resume_from: str | None = None,
     check_finite: bool = True,
+    compile: bool = False,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_data = (X, y)``; return a History.
 
@@ -381,6 +388,11 @@ def fit(
     parameters at the end of each epoch (an update that overflows shows in the next batch's
     loss); the first NaN or inf raises :class:`TrainingDivergedError` naming the epoch, the
     batch and the tensor, and saying whether the parameters are still finite.
+
+    ``compile=True`` runs each batch's forward and backward pass through
+    :func:`micrograd_nd.compile` (traced on the first two batches of each batch shape, then
+    replayed as straight-line NumPy): the same results, bit for bit, in less time. A loss the
+    trace cannot replay runs eagerly, with one ``CompileWarning``.
 
     Output: with ``progress`` and tqdm installed, a progress bar per epoch whose final line
     shows the epoch's figures; otherwise, if ``verbose``, one printed line per epoch.
@@ -406,6 +418,9 @@ def fit(
         if saved.history is not None:
             history = History.from_dict(saved.history)
     guard = _DivergenceGuard(model, optimizer, epochs, len(loader)) if check_finite else None
+    forward_backward = _forward_backward(model, loss_fn, optimizer)
+    if compile:
+        forward_backward = CompiledFunction(forward_backward)
     run = TrainingRun(model=model, optimizer=optimizer, scheduler=scheduler, history=history,
                       epochs=epochs, epoch=start_epoch, shuffle_generator=loader.rng,
                       has_validation=validation is not None, has_metric=metric is not None)
@@ -418,8 +433,8 @@ def fit(
         bar = (_tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", leave=True,
                      file=sys.stderr) if use_bar else None)
         try:
-            train_loss, train_metric = _train_epoch(model, loss_fn, optimizer, loader, metric,
-                                                    guard, epoch, bar)
+            train_loss, train_metric = _train_epoch(model, forward_backward, optimizer, loader,
+                                                    metric, guard, epoch, bar)
             history.train_loss.append(train_loss)
             history.lr.append(lr)
             if train_metric is not None:
@@ -456,9 +471,22 @@ def fit(
     return history
 
 
+def _forward_backward(model: Module, loss_fn: Callable[[Any, Any], Tensor],
+                      optimizer: Optimizer) -> Callable[[Any, Any], tuple[Tensor, Tensor]]:
+    """One batch up to the update: outputs, loss, zero_grad, backward (compile() replays it)."""
+    def forward_backward(xb: Any, yb: Any) -> tuple[Tensor, Tensor]:
+        outputs = model(xb)
+        loss = loss_fn(outputs, yb)
+        _check_loss(loss, "fit")
+        optimizer.zero_grad()
+        loss.backward()
+        return outputs, loss
+    return forward_backward
+
+
 def _train_epoch(
     model: Module,
-    loss_fn: Callable[[Any, Any], Tensor],
+    forward_backward: Callable[[Any, Any], tuple[Tensor, Tensor]],
     optimizer: Optimizer,
     loader: Iterable[tuple[np.ndarray, np.ndarray]],
     metric: Metric | None,
@@ -470,14 +498,10 @@ def _train_epoch(
     model.train()
     loss_sum, metric_sum, seen = 0.0, 0.0, 0
     for batch, (xb, yb) in enumerate(loader, start=1):
-        outputs = model(xb)
-        loss = loss_fn(outputs, yb)
-        value = _loss_value(loss, "fit")
-        if guard is not None:
+        outputs, loss = forward_backward(xb, yb)
+        value = float(loss.item())
+        if guard is not None:  # a non-finite loss or gradient stops before the update
             guard.check_loss(value, epoch, batch)
-        optimizer.zero_grad()
-        loss.backward()
-        if guard is not None:
             guard.check_gradients(epoch, batch)
         optimizer.step()
         n = len(xb)

@@ -90,7 +90,7 @@ GRADIENT_CASES: dict[str, tuple[Callable[..., mg.Tensor], list[np.ndarray]]] = {
 NOT_DIFFERENTIABLE = {
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",  # bool results
     "tensor", "Tensor",  # constructors
-    "grad", "gradcheck", "gradgradcheck",  # the machinery itself (tested on its own)
+    "grad", "gradcheck", "gradgradcheck", "compile",  # the machinery (tested on its own)
     "is_grad_enabled", "is_anomaly_enabled", "get_default_dtype", "set_default_dtype",
 }
 EPS = {"astype": 2.0 ** -7}

@@ -42,15 +42,19 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import as_data_array, get_default_dtype
+from .._arrays import FLOAT_DTYPES, get_default_dtype
 from .._tracing import state
 from ..modes import is_anomaly_enabled, is_grad_enabled
 from ..nn.module import structure_version
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 from .replay import RETRACE, Replay, build
 from .trace import CompileError, Trace, Tracer
 
 __all__ = ["CompileError", "CompileWarning", "CompiledFunction", "compile"]
+
+
+_TENSOR_DTYPES = frozenset(FLOAT_DTYPES | {np.dtype(t) for t in (
+    np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)})
 
 
 class CompileWarning(UserWarning):
@@ -60,10 +64,14 @@ class CompileWarning(UserWarning):
 class _Entry:
     """What the cache knows about one signature."""
 
-    def __init__(self, first: Trace | None = None, eager: bool = False) -> None:
+    def __init__(self, environment: list[Any], first: Trace | None = None,
+                 eager: bool = False) -> None:
         self.first = first  # the first call's trace, until the second one matches it
         self.replay: Replay | None = None
         self.eager = eager
+        # What fn's closure and globals referred to: the key holds their ids, and keeping
+        # them alive here means no other object can take one of those ids meanwhile.
+        self.environment = environment
 
 
 class CompiledFunction:
@@ -104,12 +112,12 @@ class CompiledFunction:
         if state.tracer is not None or is_anomaly_enabled() or self._always_eager:
             # Inside another compiled function's trace its tracer sees these operations;
             # under detect_anomaly() every op must be checked as it runs: run eagerly.
-            return self.fn(*args, **kwargs)
-        key, arguments = self._signature(args, kwargs)
+            return self.fn(*_as_tensors(args), **_as_tensors(kwargs))
+        key, arguments, environment = self._signature(args, kwargs)
         if key is None:
             self._run_eagerly_warning("an argument is neither a Tensor, an array nor a "
                                       "plain Python value (its signature is unknown)", 3)
-            return self.fn(*args, **kwargs)
+            return self.fn(*_as_tensors(args), **_as_tensors(kwargs))
         entry = self._cache.get(key)
         if entry is not None:
             if entry.replay is not None:
@@ -121,59 +129,64 @@ class CompiledFunction:
                     return result
                 entry = None  # a parameter changed shape, dtype or requires_grad
             elif entry.eager:
-                return self.fn(*args, **kwargs)
-        return self._trace(key, entry, args, kwargs, arguments)
+                return self.fn(*_as_tensors(args), **_as_tensors(kwargs))
+        return self._trace(key, entry, args, kwargs, arguments, environment)
 
     def source(self, *args: Any, **kwargs: Any) -> str | None:
         """The replayed code for the signature of these arguments (None if not compiled)."""
-        key, _ = self._signature(args, kwargs)
+        key, _, _ = self._signature(args, kwargs)
         entry = self._cache.get(key) if key is not None else None
         return entry.replay.source if entry is not None and entry.replay else None
 
-    def _signature(self, args: tuple, kwargs: dict) -> tuple[tuple | None, list[Any]]:
-        """The cache key of a call, and its tensors and arrays (what a replay takes)."""
+    def _signature(self, args: tuple, kwargs: dict) -> tuple[tuple | None, list[Any], list[Any]]:
+        """The cache key of a call, its tensors and arrays (what a replay takes), and what
+        ``fn``'s closure and globals refer to."""
+        environment = self._environment()
         parts: list[Any] = [is_grad_enabled(), get_default_dtype(), structure_version(),
-                            self._environment()]
+                            tuple(map(id, environment))]
         arguments: list[Any] = []
         for value in (*args, *(kwargs[name] for name in sorted(kwargs))):
             part = _argument_signature(value)
             if part is None:
-                return None, []
+                return None, [], []
             parts.append(part)
-            if type(value) is np.ndarray:
-                arguments.append(value if value.dtype.isnative else as_data_array(value))
-            elif isinstance(value, Tensor):
+            if _is_tensor_like(value):
                 arguments.append(value)
         if kwargs:
             parts.append(tuple(sorted(kwargs)))
-        return tuple(parts), arguments
+        return tuple(parts), arguments, environment
 
     # ---- tracing ----------------------------------------------------------------------------
     def _trace(self, key: tuple, entry: _Entry | None, args: tuple, kwargs: dict,
-               arguments: list[Any]) -> Any:
+               arguments: list[Any], environment: list[Any]) -> Any:
         tensors = [a if isinstance(a, Tensor) else Tensor._make(a) for a in arguments]
-        wrapped = iter(tensors)
-        args = tuple(next(wrapped) if _is_array(a) else a for a in args)
-        kwargs = {name: next(wrapped) if _is_array(kwargs[name]) else kwargs[name]
+        wrapped = iter(tensors)  # the same tensors the tracer knows as arguments
+        args = tuple(next(wrapped) if _is_tensor_like(a) else a for a in args)
+        kwargs = {name: next(wrapped) if _is_tensor_like(kwargs[name]) else kwargs[name]
                   for name in sorted(kwargs)}
         watched = [] if entry is None else _parameters(entry.first)
         tracer = Tracer(tensors, watched, self.strict)
         state.tracer = tracer
         try:
             result = self.fn(*args, **kwargs)
+        except BaseException:
+            if not tracer.live and not self.strict:  # e.g. a version check fails after an
+                # in-place write escaped: later calls run eagerly (and fail alike)
+                self._run_eagerly(key, environment, tracer.reason)
+            raise
         finally:
             state.tracer = None
         trace = tracer.finish(result)
         self._traced_in_a_row += 1
         if trace is None:
-            self._run_eagerly(key, tracer.reason)
-        elif entry is None:
-            self._remember(key, _Entry(trace))
+            self._run_eagerly(key, environment, tracer.reason)
+        elif entry is None or entry.first.changed_externals(trace):
+            self._remember(key, _Entry(environment, trace))
         else:
             difference = entry.first.difference(trace)
             if difference is not None:
-                self._run_eagerly(key, f"two calls with the same signature differ: "
-                                  f"{difference}")
+                self._run_eagerly(key, environment, f"two calls with the same signature "
+                                  f"differ: {difference}")
             else:
                 trace.freeze_constants(entry.first)
                 entry.first = None
@@ -195,8 +208,8 @@ class CompiledFunction:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
-    def _run_eagerly(self, key: tuple, reason: str | None) -> None:
-        self._remember(key, _Entry(eager=True))
+    def _run_eagerly(self, key: tuple, environment: list[Any], reason: str | None) -> None:
+        self._remember(key, _Entry(environment, eager=True))
         self._run_eagerly_warning(reason, 5)
 
     def _run_eagerly_warning(self, reason: str | None, stacklevel: int) -> None:
@@ -209,8 +222,21 @@ class CompiledFunction:
                 "raises instead).", CompileWarning, stacklevel=stacklevel)
 
 
-def _is_array(value: Any) -> bool:
-    return type(value) is np.ndarray
+def _as_tensors(values: Any) -> Any:
+    """Arguments (a tuple, or a dict of keyword arguments) with every ndarray made a Tensor
+    sharing its memory: a compiled function sees tensors however its call runs."""
+    if isinstance(values, dict):
+        return {name: _as_tensor(value) for name, value in values.items()}
+    return tuple(_as_tensor(value) for value in values)
+
+
+def _as_tensor(value: Any) -> Any:
+    return as_tensor(value) if type(value) is np.ndarray else value
+
+
+def _is_tensor_like(value: Any) -> bool:
+    """A Tensor or an ndarray: the arguments a replay takes (see ``_argument_signature``)."""
+    return isinstance(value, Tensor) or type(value) is np.ndarray
 
 
 def _argument_signature(value: Any) -> Any:
@@ -218,7 +244,9 @@ def _argument_signature(value: Any) -> Any:
     if isinstance(value, Tensor):
         return ("tensor", value.shape, value.dtype, value.requires_grad, value._node is None)
     if type(value) is np.ndarray:
-        return ("array", value.shape, value.dtype)
+        # Other kinds and byte orders are converted (or refused) by as_tensor: run eagerly.
+        native = value.dtype.isnative and value.dtype in _TENSOR_DTYPES
+        return ("array", value.shape, value.dtype) if native else None
     if value is None or isinstance(value, (bool, int, float, str, np.generic)):
         return ("value", type(value), value)
     return None
@@ -229,23 +257,22 @@ def _parameters(trace: Trace) -> list[Tensor]:
     return [tensor for _, tensor in trace.externals() if tensor.requires_grad]
 
 
-def _environment_reader(fn: Callable[..., Any]) -> Callable[[], tuple]:
-    """A function giving the identities of what ``fn``'s closure cells and global names refer
-    to now: rebinding one (``model = other_model``) is a new signature."""
+def _environment_reader(fn: Callable[..., Any]) -> Callable[[], list[Any]]:
+    """A function giving what ``fn``'s closure cells and global names refer to now (their
+    identities are part of the signature: ``model = other_model`` means a new trace)."""
     function = getattr(fn, "__func__", fn)
     code = getattr(function, "__code__", None)
     if code is None:
-        return tuple
+        return list
     cells = function.__closure__ or ()
     namespace = function.__globals__
     names = [n for n in code.co_names if n in namespace]
     bound = getattr(fn, "__self__", None)
 
-    def identities() -> tuple:
-        return (id(bound), *[id(_contents(c)) for c in cells],
-                *[id(namespace.get(n)) for n in names])
+    def environment() -> list[Any]:
+        return [bound, *[_contents(c) for c in cells], *[namespace.get(n) for n in names]]
 
-    return identities
+    return environment
 
 
 def _contents(cell: Any) -> Any:

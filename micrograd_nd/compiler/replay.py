@@ -147,7 +147,7 @@ def build(trace: Trace, tensor_arguments: tuple[bool, ...], label: str) -> Repla
     source = f"def replay({arguments}):\n" + "\n".join(w.lines) + "\n"
     filename = f"<micrograd_nd.compile replay {next(_counter)} of {label}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), w.namespace)  # noqa: S102 - our own generated code
+    exec(compile(source, filename, "exec"), w.namespace)  # our own code, from the trace
     return Replay(w.namespace["replay"], source)
 
 

@@ -48,6 +48,7 @@ class Slot:
 
     kind: str
     source: Any = None
+    traced_as: tuple = ()  # an external's (shape, dtype, requires_grad) when it was traced
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,6 +126,13 @@ class Trace:
 
     def externals(self) -> list[tuple[int, Tensor]]:
         return [(i, s.source) for i, s in enumerate(self.slots) if s.kind == "external"]
+
+    def changed_externals(self, other: Trace) -> bool:
+        """Whether an external tensor of both traces changed shape, dtype or requires_grad
+        in between (``other`` is then a first trace of a new computation)."""
+        return any(mine.kind == theirs.kind == "external" and mine.source is theirs.source
+                   and mine.traced_as != theirs.traced_as
+                   for mine, theirs in zip(self.slots, other.slots, strict=False))
 
     def difference(self, other: Trace) -> str | None:
         """Why ``other`` (the next call's trace) is not the same computation, or None.
@@ -289,7 +297,8 @@ class Tracer:
         if slot is None:
             slot = self._array_slot.get(id(tensor._data))
             if slot is None:
-                slot = self._new_slot(Slot("external", tensor))
+                traced_as = (tensor.shape, tensor.dtype, bool(tensor.requires_grad))
+                slot = self._new_slot(Slot("external", tensor, traced_as))
             self._bind(tensor, slot)
         return slot
 

@@ -103,9 +103,10 @@ class Module:
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
-        if isinstance(value, (Tensor, Module)) or isinstance(
-                self.__dict__.get(name), (Tensor, Module)):
-            _structure[0] += 1
+        old = self.__dict__.get(name)
+        if old is not value and (isinstance(value, (Tensor, Module))
+                                 or isinstance(old, (Tensor, Module))):
+            _structure[0] += 1  # not for ``layer.weight -= step``, which assigns it again
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
