@@ -10,7 +10,8 @@ The engine calls the tracer at the few places where a trace must see what happen
 * every place where a tensor's *value* leaves the engine (``float(t)``, ``t.item()``,
   ``t.data``, ``np.asarray(t)`` …) or is changed behind the engine's back (in-place writes)
   reports it (:func:`value_read`, :func:`value_write`): a trace cannot replay what Python did
-  with a value, so the tracer gives up on the trace (the call completes eagerly).
+  with a value that changes from call to call, so the tracer gives up on the trace (the call
+  completes eagerly).
 
 This module sits below the Tensor and imports nothing of the package.
 """
@@ -31,7 +32,10 @@ class Tracer(Protocol):
         """``result = primitive(*inputs, **params)`` just ran."""
 
     def escape(self, what: str) -> None:
-        """A value left the engine, or something the trace cannot replay happened."""
+        """Something the trace cannot replay happened (an in-place write, ``grad()`` …)."""
+
+    def read(self, what: str, values: tuple[Any, ...]) -> None:
+        """Python reads the value of the tensors among ``values`` (``what`` says how)."""
 
     def backward(self, tensor: Any, seed: Any, retain_graph: bool) -> None:
         """Run (and record) ``tensor.backward()`` with the seed gradient ``seed``."""
@@ -48,11 +52,12 @@ class _State(threading.local):
 state = _State()
 
 
-def value_read(what: str) -> None:
-    """A tensor's value is about to leave the engine (``what`` names how, for the message)."""
+def value_read(what: str, *values: Any) -> None:
+    """The value of the tensors among ``values`` is about to leave the engine (``what`` names
+    how, for the message)."""
     tracer = state.tracer
     if tracer is not None:
-        tracer.escape(f"{what} reads a tensor's value")
+        tracer.read(what, values)
 
 
 def value_write(what: str) -> None:

@@ -28,7 +28,7 @@ __all__ = ["ARRAY_FUNCTIONS", "UFUNCS", "array_function", "array_ufunc", "suppor
 def _constant(function: Callable[..., Any]) -> Callable[..., Tensor]:
     """A NumPy function whose derivative is 0 wherever it exists: its value, no gradient."""
     def on_values(*args: Any) -> Tensor:
-        value_read(f"numpy.{function.__name__}(t)")
+        value_read(f"numpy.{function.__name__}(t)", *args)
         return Tensor._make(np.asarray(function(*(_values(a) for a in args))))
     return on_values
 
@@ -127,7 +127,7 @@ def _extremum(op: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
 
 def _where(condition: Any, x: Any = _NO_VALUE, y: Any = _NO_VALUE) -> Any:
     if x is _NO_VALUE and y is _NO_VALUE:  # np.where(c): the indices, no gradient
-        value_read("numpy.where(condition)")
+        value_read("numpy.where(condition)", condition)
         return np.nonzero(_values(condition))
     return ops.where(ops.astype(condition, bool), x, y)
 
@@ -200,7 +200,7 @@ def _with_values(function: Callable[..., Any]) -> Callable[..., Any]:
     """Functions of the values only, whose result is not a tensor (shapes, indices, tests)."""
     def on_values(*args: Any, **kwargs: Any) -> Any:
         if function not in _SHAPE_FUNCTIONS:
-            value_read(f"numpy.{function.__name__}(t)")
+            value_read(f"numpy.{function.__name__}(t)", *args, *kwargs.values())
         return function(*(_values(a) for a in args),
                         **{k: _values(v) for k, v in kwargs.items()})
     return on_values

@@ -62,7 +62,7 @@ class Tensor:
         copy: bool = True,
     ) -> None:
         if isinstance(data, Tensor):
-            value_read("Tensor(t)")
+            value_read("Tensor(t)", data)
             data = data._data
         self._init(as_data_array(data, dtype=dtype, copy=copy), None)
         if requires_grad:
@@ -96,7 +96,8 @@ class Tensor:
         returned here (``t.data[0] = 1``) is not seen: use ``t[0] = 1`` or the in-place
         operators, which are.
         """
-        value_read("t.data")
+        if _trace.tracer is not None:  # inside compile(fn): the value leaves the trace
+            value_read("t.data", self)
         return self._data
 
     @data.setter
@@ -141,20 +142,20 @@ class Tensor:
         """The value of a single-element tensor as a Python number."""
         if self._data.size != 1:
             raise ValueError(f"item() needs a single-element tensor, got shape {self.shape}")
-        value_read("t.item() (or float(t), int(t))")
+        value_read("t.item() (or float(t), int(t))", self)
         return self._data.item()
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied; gradients do not flow through it)."""
-        value_read("t.numpy()")
+        value_read("t.numpy()", self)
         return self._data
 
     def tolist(self) -> Any:
-        value_read("t.tolist()")
+        value_read("t.tolist()", self)
         return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        value_read("np.asarray(t) (or another conversion to an ndarray)")
+        value_read("np.asarray(t) (or another conversion to an ndarray)", self)
         if dtype is None and not copy:
             return self._data
         return np.array(self._data, dtype=dtype, copy=True if copy else None)
@@ -170,7 +171,7 @@ class Tensor:
 
     def __contains__(self, value: Any) -> bool:
         """``value in t``: whether any element equals ``value`` (as PyTorch and NumPy)."""
-        value_read("x in t")
+        value_read("x in t", self, value)
         other = value._data if isinstance(value, Tensor) else np.asarray(value)
         return bool(np.any(self._data == other))
 
@@ -180,7 +181,7 @@ class Tensor:
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                 "use (t == x).all() style checks on np.asarray(t)"
             )
-        value_read("bool(t) (an if or while on a tensor)")
+        value_read("bool(t) (an if or while on a tensor)", self)
         return bool(self._data)
 
     def __float__(self) -> float:
@@ -200,7 +201,7 @@ class Tensor:
     __hash__ = object.__hash__  # tensors are hashable by identity; == is elementwise
 
     def __repr__(self) -> str:
-        value_read("repr(t) (or print(t))")
+        value_read("repr(t) (or print(t))", self)
         body = np.array2string(self._data, separator=", ", prefix="Tensor(")
         extras = []
         if self.dtype not in (get_default_dtype(), np.dtype(np.int64), np.dtype(np.bool_)):
@@ -493,11 +494,10 @@ def as_tensors(x: ArrayLike, y: ArrayLike, op: str) -> tuple[Tensor, Tensor]:
 def _plain_index(index: Any) -> Any:
     """An index NumPy understands: tensors inside it become their arrays."""
     if isinstance(index, Tensor):
-        value_read("indexing with a tensor")
+        value_read("indexing with a tensor", index)
         return index._data
     if isinstance(index, tuple):
-        if any(isinstance(part, Tensor) for part in index):
-            value_read("indexing with a tensor")
+        value_read("indexing with a tensor", *index)
         return tuple(part._data if isinstance(part, Tensor) else part for part in index)
     return index
 

@@ -1,12 +1,12 @@
-"""A trace as straight-line Python: one NumPy call (or table rule) per line, no graph.
+"""A trace as straight-line Python: one NumPy call per line, no tensors, no graph.
 
 :func:`build` turns a :class:`~micrograd_nd.compiler.trace.Trace` into a function of the
 call's arguments. Its first lines read each external tensor's array afresh (parameters change
 between calls) and check that it still has the traced shape, dtype and ``requires_grad``
-(else it returns :data:`RETRACE`); then come the forward primitives, the derivative rules and
-services, the stores into ``.grad`` and the optimiser units, in the order the call ran them,
-each a local variable assignment. ``source`` of the result shows the code (``print`` it to
-see what a compiled step does).
+(else it returns :data:`RETRACE`); then come the forward primitives, the primitives the
+derivative rules applied, the zero-gradient guards, the stores into ``.grad`` and the
+optimiser units, in the order the call ran them, each a local variable assignment. ``source``
+of the result shows the code (``print`` it to see what a compiled step does).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from ..backend import NumpyBackend
 from ..backward import store_gradients
 from ..tensor import Tensor
-from .trace import Add, Forward, Rule, Service, Store, Trace, Unit
+from .trace import Forward, KeepZero, Store, Trace, Unit
 
 __all__ = ["RETRACE", "Replay", "build"]
 
@@ -50,7 +50,8 @@ class _Writer:
         self.lines: list[str] = []
         self.namespace: dict[str, Any] = {
             "RETRACE": RETRACE, "asarray": np.asarray, "Tensor_make": Tensor._make,
-            "store_gradients": store_gradients, "op_error": _op_error, "xp": NumpyBackend(),
+            "store_gradients": store_gradients, "op_error": _op_error,
+            "keep_zero": NumpyBackend.keep_zero,
         }
         self._names: dict[int, str] = {}
 
@@ -110,23 +111,9 @@ def build(trace: Trace, tensor_arguments: tuple[bool, ...], label: str) -> Repla
     for index, instruction in enumerate(trace.instructions):
         if isinstance(instruction, Forward):
             _forward(w, instruction, local)
-        elif isinstance(instruction, Rule):
-            forward = instruction.forward
-            primitive = forward.primitive
-            rule = primitive.rules_for(len(forward.inputs))[instruction.argnum]
-            arguments = ", ".join(local[s] for s in forward.inputs)
-            w.line(f"{local[instruction.output]} = {w.name(rule, 'R')}(xp, "
-                   f"{local[instruction.upstream]}, {local[forward.output]}, {arguments}"
-                   f"{_keywords(w, forward.params)})  # d{primitive.name}/d"
-                   f"input{instruction.argnum}")
-        elif isinstance(instruction, Service):
-            arguments = [local[s] for s in instruction.inputs]
-            arguments += [w.name(extra, "K") for extra in instruction.extra]
-            w.line(f"{local[instruction.output]} = xp.{instruction.name}("
-                   f"{', '.join(arguments)})")
-        elif isinstance(instruction, Add):
-            a, b = (local[s] for s in instruction.inputs)
-            w.line(f"{local[instruction.output]} = xp.add({a}, {b})")
+        elif isinstance(instruction, KeepZero):
+            g, grad = (local[s] for s in instruction.inputs)
+            w.line(f"{local[instruction.output]} = keep_zero({g}, {grad})")
         elif isinstance(instruction, Store):
             pairs = "".join(f"({_tensor_of(trace, leaf, externals)}, {local[g]}), "
                             for leaf, g in zip(instruction.leaves, instruction.grads, strict=True))
@@ -153,12 +140,7 @@ def build(trace: Trace, tensor_arguments: tuple[bool, ...], label: str) -> Repla
 
 def _reads(instruction: Any) -> tuple[int, ...]:
     """The slots an instruction reads."""
-    if isinstance(instruction, Forward):
-        return instruction.inputs
-    if isinstance(instruction, Rule):
-        forward = instruction.forward
-        return (instruction.upstream, forward.output, *forward.inputs)
-    if isinstance(instruction, (Service, Add)):
+    if isinstance(instruction, (Forward, KeepZero)):
         return instruction.inputs
     if isinstance(instruction, Store):
         return (*instruction.grads, *instruction.seeds)

@@ -1,20 +1,30 @@
-"""Recording one call: the operations, the reverse pass and the updates a function ran, as
-instructions over numbered slots.
+"""Recording one call: the primitives, the gradient stores and the optimiser calls a function
+ran, as instructions over numbered slots.
 
 A *slot* holds one array of the call: an argument's, an external tensor's (a parameter, or a
-constant the function made), a constant's (the seed 1 of ``backward()``), or an instruction's
-result. The :class:`Tracer` is installed as ``micrograd_nd._tracing.state.tracer`` while the
-function runs *eagerly*; the engine's hooks tell it every op (``apply``), the reverse pass
-(``backward()``, which it runs through :class:`TracingBackend` so that each derivative rule
-and each service becomes an instruction), and each optimiser ``step()`` / ``zero_grad()``
-(run as one unit). Anything a replay could not reproduce — a value read into Python, an
-in-place write, a gradient assigned by hand — *escapes*: the tracer stops recording and the
-call finishes eagerly (or, when strict, raises :class:`CompileError`).
+constant the function made), or an instruction's result. The :class:`Tracer` is installed as
+``micrograd_nd._tracing.state.tracer`` while the function runs *eagerly*. The engine's hooks
+tell it:
+
+* every primitive ``apply`` runs (:class:`Forward`);
+* ``backward()``, which the tracer runs with :class:`TracingBackend`: the derivative rules of
+  the table run on tensors, as for ``create_graph=True``, so every array operation of every
+  rule is itself a primitive that joins the trace (the zero-gradient guard ``keep_zero``,
+  which looks at values, becomes a :class:`KeepZero` instruction that looks again on each
+  replay), and the gradients reach ``.grad`` through :class:`Store`;
+* each optimiser ``step()`` and ``zero_grad()``, run as one :class:`Unit`.
+
+Anything a replay could not reproduce *escapes*: Python reading a value that may differ on the
+next call (``float(t)`` of a loss, ``if t > 0``), an in-place write, a gradient assigned by
+hand. The tracer then stops recording and the call finishes eagerly (or, when strict, raises
+:class:`CompileError`). Reading a *constant* (a number the function wrapped in a tensor) is
+fine; whether a tensor from outside is one is only known by the next call's trace
+(:meth:`Trace.difference`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,8 +32,8 @@ import numpy as np
 from .._tracing import state
 from ..autograd import backpropagate
 from ..backend import NumpyBackend
-from ..backward import store_gradients
-from ..modes import user_code_location
+from ..backward import RecordingBackend, store_gradients
+from ..modes import no_grad, user_code_location
 from ..primitives import Primitive
 from ..tensor import Tensor
 
@@ -42,18 +52,19 @@ class Slot:
     """Where an array of the call comes from.
 
     ``kind`` is ``"argument"`` (``source`` = the argument's position), ``"external"`` (a
-    tensor from outside the trace; ``source`` = the tensor, read at replay), ``"constant"``
-    (``source`` = the array) or ``"value"`` (made by an instruction).
+    tensor from outside the trace, read at replay; ``traced_as`` = its shape, dtype and
+    requires_grad then), ``"constant"`` (``source`` = the array) or ``"value"`` (made by an
+    instruction).
     """
 
     kind: str
     source: Any = None
-    traced_as: tuple = ()  # an external's (shape, dtype, requires_grad) when it was traced
+    traced_as: tuple = ()
 
 
 @dataclass(frozen=True, eq=False)
 class Forward:
-    """``output = primitive.forward(*inputs, **params)`` (what ``apply`` computed)."""
+    """``output = primitive.forward(*inputs, **params)``, as ``apply`` computed it."""
 
     primitive: Primitive
     inputs: tuple[int, ...]
@@ -64,30 +75,8 @@ class Forward:
 
 
 @dataclass(frozen=True, eq=False)
-class Rule:
-    """``output = rule(xp, upstream, forward.output, *forward.inputs, **forward.params)``: the
-    derivative rule of input ``argnum`` of ``forward``'s primitive, from the table."""
-
-    forward: Forward
-    argnum: int
-    upstream: int
-    output: int
-
-
-@dataclass(frozen=True, eq=False)
-class Service:
-    """``output = xp.<name>(*inputs, *extra)``: keep_zero, unbroadcast or cast of a rule's
-    result (what ``Services.input_gradient`` decided to call, given shapes and dtypes)."""
-
-    name: str
-    inputs: tuple[int, ...]
-    extra: tuple[Any, ...]
-    output: int
-
-
-@dataclass(frozen=True, eq=False)
-class Add:
-    """``output = xp.add(*inputs)``: two contributions to one tensor's gradient."""
+class KeepZero:
+    """``output = xp.keep_zero(*inputs)``: the reverse pass's zero-gradient guard."""
 
     inputs: tuple[int, int]
     output: int
@@ -118,11 +107,13 @@ class Trace:
     ``output`` mirrors the function's return value: ``("tensor", slot, shares)`` for a tensor
     (``shares``: the slot of an argument or external whose version counter it shares, else
     None), ``("sequence", type, items)``, ``("dict", keys, items)``, ``("value", v)``.
+    ``reads`` maps external slots whose value Python read to where it did.
     """
 
     slots: list[Slot]
     instructions: list[Any]
     output: Any = None
+    reads: dict[int, str] = field(default_factory=dict)
 
     def externals(self) -> list[tuple[int, Tensor]]:
         return [(i, s.source) for i, s in enumerate(self.slots) if s.kind == "external"]
@@ -140,7 +131,7 @@ class Trace:
         Both must run the same instructions on the same slots; an external that is another
         object in each call (a tensor the function made) must hold the same value, bit for
         bit, or the function depends on something a trace cannot see (random numbers, Python
-        state).
+        state); and a tensor from outside whose value Python read must be such a constant.
         """
         if len(self.slots) != len(other.slots) or len(self.instructions) != len(
                 other.instructions):
@@ -148,15 +139,17 @@ class Trace:
         for position, (mine, theirs) in enumerate(zip(self.slots, other.slots, strict=True)):
             if mine.kind != theirs.kind:
                 return "it ran different operations"
-            if mine.kind == "external" and mine.source is not theirs.source:
-                if _requires_grad(mine.source) or _requires_grad(theirs.source):
-                    return "it creates a tensor that requires grad on each call"
-                if not _same_array(mine.source._data, theirs.source._data):
-                    return (f"a tensor it makes (slot {position}, shape "
-                            f"{theirs.source.shape}) has other values on each call (random "
-                            "numbers? an array from outside that changes?)")
-            elif mine.kind == "constant" and not _same_array(mine.source, theirs.source):
-                return "a constant differs between calls"
+            if mine.kind != "external":
+                continue
+            if mine.source is theirs.source:
+                if position in other.reads:
+                    return (f"{other.reads[position]} reads the value of a tensor from outside "
+                            "the function, which may change between calls")
+            elif mine.traced_as[2] or theirs.traced_as[2]:
+                return "it creates a tensor that requires grad on each call"
+            elif not _same_array(mine.source._data, theirs.source._data):
+                return (f"a tensor it makes (shape {theirs.source.shape}) has other values on "
+                        "each call (random numbers? an array from outside that changes?)")
         for mine, theirs in zip(self.instructions, other.instructions, strict=True):
             if not _same_instruction(mine, theirs):
                 return (f"it ran different operations ({_describe(mine)} on one call, "
@@ -173,12 +166,7 @@ class Trace:
                 self.slots[position] = Slot("constant", mine.source._data)
 
 
-def _requires_grad(tensor: Tensor) -> bool:
-    return bool(tensor.requires_grad)
-
-
 def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
@@ -206,13 +194,7 @@ def _same_instruction(a: Any, b: Any) -> bool:
     if isinstance(a, Forward):
         return (a.primitive is b.primitive and a.inputs == b.inputs and a.output == b.output
                 and _same_value(a.params, b.params))
-    if isinstance(a, Rule):
-        return (a.argnum == b.argnum and a.upstream == b.upstream and a.output == b.output
-                and a.forward.output == b.forward.output)
-    if isinstance(a, Service):
-        return (a.name == b.name and a.inputs == b.inputs and a.output == b.output
-                and _same_value(a.extra, b.extra))
-    if isinstance(a, Add):
+    if isinstance(a, KeepZero):
         return a.inputs == b.inputs and a.output == b.output
     if isinstance(a, Store):
         return a.leaves == b.leaves and a.grads == b.grads and a.seeds == b.seeds
@@ -233,14 +215,15 @@ def _arrays_in(value: Any) -> list[np.ndarray]:
         return [value]
     if isinstance(value, (tuple, list)):
         return [array for item in value for array in _arrays_in(item)]
-    if isinstance(value, dict):
-        return [array for item in value.values() for array in _arrays_in(item)]
     return []
 
 
 # ---------------------------------------------------------------------------------------------
 # The tracer.
 # ---------------------------------------------------------------------------------------------
+_FROM_ARGUMENTS = None  # the dependencies of a slot computed from the arguments
+
+
 class Tracer:
     """Records one eager call of a function into a :class:`Trace` (see the module docstring).
 
@@ -256,49 +239,46 @@ class Tracer:
         self.strict = strict
         self._tensor_slot: dict[int, int] = {}
         self._array_slot: dict[int, int] = {}
-        self._node_forward: dict[int, Forward] = {}
+        # Per slot: the external slots its value comes from (None: from the arguments).
+        self._depends: list[frozenset[int] | None] = []
+        self._recorded_nodes: set[int] = set()
         self._alive: list[Any] = []  # every object whose id is a key above stays alive
         self._shadow: dict[Tensor, Any] = {p: p.grad for p in watched}
         self._entry_grads = [g for g in self._shadow.values() if g is not None]
         self.backend = TracingBackend(self)
         for position, tensor in enumerate(arguments):
-            self._bind(tensor, self._new_slot(Slot("argument", position)))
+            self._bind(tensor, self._new_slot(Slot("argument", position), _FROM_ARGUMENTS))
 
     # ---- bookkeeping ------------------------------------------------------------------------
-    def _new_slot(self, slot: Slot) -> int:
+    def _new_slot(self, slot: Slot, depends: frozenset[int] | None) -> int:
         self.trace.slots.append(slot)
+        self._depends.append(depends)
         return len(self.trace.slots) - 1
+
+    def _value_slot(self, inputs: tuple[int, ...]) -> int:
+        depends: frozenset[int] | None = frozenset()
+        for slot in inputs:
+            if self._depends[slot] is _FROM_ARGUMENTS:
+                depends = _FROM_ARGUMENTS
+                break
+            depends |= self._depends[slot]
+        return self._new_slot(Slot("value"), depends)
 
     def _bind(self, tensor: Tensor, slot: int) -> None:
         self._tensor_slot[id(tensor)] = slot
-        self._bind_array(tensor._data, slot)
+        self._array_slot[id(tensor._data)] = slot
         self._alive.append(tensor)
 
-    def _bind_array(self, array: Any, slot: int) -> None:
-        self._array_slot[id(array)] = slot
-        self._alive.append(array)
-
-    def slot_of_array(self, array: Any) -> int:
-        return self._array_slot[id(array)]
-
-    def emit(self, instruction: Any, result: Any = None) -> None:
-        """Append ``instruction``; ``result`` is the array its ``output`` slot holds now."""
-        self.trace.instructions.append(instruction)
-        if result is not None:
-            self._bind_array(result, instruction.output)
-
-    def value_slot(self) -> int:
-        return self._new_slot(Slot("value"))
-
-    def input_slot(self, tensor: Tensor) -> int:
-        """The slot of a tensor an op uses; one the trace has not seen is an external (read
-        afresh on every replay) unless it wraps an array of the trace (``detach()``)."""
+    def slot_of(self, tensor: Tensor) -> int:
+        """The slot of a tensor the call uses; one the trace has not seen is an external
+        (read afresh on every replay) unless it wraps an array of the trace (``detach()``)."""
         slot = self._tensor_slot.get(id(tensor))
         if slot is None:
             slot = self._array_slot.get(id(tensor._data))
             if slot is None:
                 traced_as = (tensor.shape, tensor.dtype, bool(tensor.requires_grad))
-                slot = self._new_slot(Slot("external", tensor, traced_as))
+                slot = len(self.trace.slots)
+                self._new_slot(Slot("external", tensor, traced_as), frozenset((slot,)))
             self._bind(tensor, slot)
         return slot
 
@@ -317,42 +297,66 @@ class Tracer:
                 "eagerly"
             )
 
+    def read(self, what: str, values: tuple[Any, ...]) -> None:
+        """A value read is harmless for constants; for a tensor computed from the arguments
+        or a parameter it decides something a replay would not decide again."""
+        for value in values:
+            if not isinstance(value, Tensor):
+                continue
+            slot = self.slot_of(value)
+            depends = self._depends[slot]
+            if depends is _FROM_ARGUMENTS or any(
+                    self.trace.slots[s].traced_as[2] for s in depends):
+                self.escape(f"{what} reads a tensor's value")
+                return
+            for external in depends:  # a constant, if the next call makes it anew
+                self.trace.reads.setdefault(external, f"{what} (at {user_code_location()})")
+
     def record(self, primitive: Primitive, inputs: tuple[Tensor, ...], params: dict,
                result: Tensor) -> None:
-        slots = tuple(self.input_slot(t) for t in inputs)
+        slots = tuple(self.slot_of(t) for t in inputs)
         if any(id(a) in self._array_slot for a in _arrays_in(params)):
             self.escape(f"'{primitive.name}' with an index or parameter taken from a tensor")
             return
-        forward = Forward(primitive, slots, params, self.value_slot(),
+        forward = Forward(primitive, slots, params, self._value_slot(slots),
                           tuple(t.shape for t in inputs), result._data.ndim == 0)
         self.trace.instructions.append(forward)
         self._bind(result, forward.output)
         if result._node is not None:
-            self._node_forward[id(result._node)] = forward
+            self._recorded_nodes.add(id(result._node))
             self._alive.append(result._node)
 
-    def forward_of(self, node: Any) -> Forward | None:
-        return self._node_forward.get(id(node))
+    def keep_zero(self, g: Tensor, grad: Tensor, result: Tensor) -> None:
+        inputs = (self.slot_of(g), self.slot_of(grad))
+        instruction = KeepZero(inputs, self._value_slot(inputs))
+        self.trace.instructions.append(instruction)
+        self._bind(result, instruction.output)
+
+    def recorded(self, node: Any) -> bool:
+        return id(node) in self._recorded_nodes
 
     def backward(self, tensor: Tensor, seed: np.ndarray, retain_graph: bool) -> None:
         self._check_gradients("backward()")
-        seed_slot = -1
-        if self.live:
-            if id(tensor) not in self._tensor_slot:
-                self.escape("backward() of a tensor computed before the compiled function ran")
-            seed_slot = self._array_slot.get(id(seed), -1)
-            if seed_slot < 0:
-                seed_slot = self._new_slot(Slot("constant", seed))
-                self._bind_array(seed, seed_slot)
-        backend = self.backend if self.live else NumpyBackend()
-        results = backpropagate([tensor], [seed], backend, retain_graph)
+        if self.live and id(tensor) not in self._tensor_slot:
+            self.escape("backward() of a tensor computed before the compiled function ran")
+        if not self.live:
+            results = backpropagate([tensor], [seed], NumpyBackend(), retain_graph)
+            store_gradients(results, [seed])
+            return
+        seed_tensor = Tensor._make(seed)
+        if id(seed) not in self._array_slot:  # the implicit 1 (else a gradient= argument)
+            self._bind(seed_tensor, self._new_slot(Slot("constant", seed), frozenset()))
+        seed_slot = self.slot_of(seed_tensor)
+        with no_grad():  # the rules' operations are traced, not recorded in a graph
+            results = backpropagate([tensor], [seed_tensor], self.backend, retain_graph)
         if self.live:
             if any(leaf._node is not None for leaf, _ in results):
                 self.escape("retain_grad() on a tensor inside the compiled function")
             else:
-                self.emit(Store(tuple(self.input_slot(leaf) for leaf, _ in results),
-                                tuple(self.slot_of_array(g) for _, g in results), (seed_slot,)))
-        store_gradients(results, [seed])
+                self.trace.instructions.append(Store(
+                    tuple(self.slot_of(leaf) for leaf, _ in results),
+                    tuple(self.slot_of(g) for _, g in results), (seed_slot,)))
+        store_gradients([(leaf, g._data) for leaf, g in results], [seed])
         self._resnapshot()
 
     def unit(self, owner: Any, method: str, *args: Any) -> Any:
@@ -360,7 +364,7 @@ class Tracer:
             self.escape("optimizer.step(closure)")
         self._check_gradients(f"{type(owner).__name__}.{method}()")
         if self.live:
-            self.emit(Unit(owner, method, args))
+            self.trace.instructions.append(Unit(owner, method, args))
         state.tracer = None  # the unit reads and writes values on its own
         try:
             return getattr(owner, method)(*args)
@@ -403,79 +407,41 @@ class Tracer:
                 self.escape("it returns a tensor whose graph is still alive (backward() was "
                             "not called on it)")
                 return None
-            slot = self.input_slot(value)
+            slot = self.slot_of(value)
             shares = None
             if self.trace.slots[slot].kind == "value":
-                shares = next((s for s, t in self._sources() if t._versions is value._versions),
-                              None)
+                shares = next((self._tensor_slot[id(t)] for t in self._alive
+                               if isinstance(t, Tensor) and t._versions is value._versions
+                               and self.trace.slots[self._tensor_slot[id(t)]].kind
+                               in ("argument", "external")), None)
             return ("tensor", slot, shares)
-        if isinstance(value, (tuple, list)) and type(value) in (tuple, list):
+        if type(value) in (tuple, list):
             return ("sequence", type(value), tuple(self._output(v) for v in value))
         if type(value) is dict:
             return ("dict", tuple(value), tuple(self._output(v) for v in value.values()))
         return ("value", value)
 
-    def _sources(self) -> list[tuple[int, Tensor]]:
-        """Arguments and externals with their tensors."""
-        return [(self._tensor_slot[id(t)], t) for t in self._alive
-                if isinstance(t, Tensor) and self.trace.slots[self._tensor_slot[id(t)]].kind
-                in ("argument", "external")]
 
-
-class TracingBackend(NumpyBackend):
-    """The ordinary backward pass, which also records each rule call and each service as an
-    instruction (the derivative rules themselves come from the table, unchanged)."""
+class TracingBackend(RecordingBackend):
+    """The reverse pass on tensors, as for ``create_graph=True`` (but run under ``no_grad``):
+    each array operation of each derivative rule is a primitive ``apply``, so it joins the
+    trace. The derivative rules themselves are the table's, unchanged."""
 
     def __init__(self, tracer: Tracer) -> None:
         super().__init__(anomaly=False)
         self.tracer = tracer
-        self._forward: Forward | None = None
-        self._upstream = -1
-        self._services = False
 
-    def saved(self, node: Any, output: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-        if self.tracer.live:
-            self._forward = self.tracer.forward_of(node)
-            self._upstream = -1
-            if self._forward is None:
-                self.tracer.escape(f"backward() through '{node.primitive.name}', an op "
-                                   "recorded before the compiled function ran")
+    def saved(self, node: Any, output: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        if self.tracer.live and not self.tracer.recorded(node):
+            self.tracer.escape(f"backward() through '{node.primitive.name}', an op recorded "
+                               "before the compiled function ran")
         return super().saved(node, output)
 
-    def input_gradient(self, grad: Any, like: Any, g: Any, node: Any, argnum: int) -> Any:
-        tracer = self.tracer
-        if tracer.live:
-            if self._upstream < 0:  # the same g for every input of this node
-                self._upstream = tracer.slot_of_array(g)
-            tracer.emit(Rule(self._forward, argnum, self._upstream, tracer.value_slot()), grad)
-        self._services = True
-        try:
-            return super().input_gradient(grad, like, g, node, argnum)
-        finally:
-            self._services = False
-
-    def _service(self, name: str, inputs: tuple[Any, ...], extra: tuple[Any, ...],
-                 result: Any) -> Any:
-        tracer = self.tracer
-        if self._services and tracer.live:
-            slots = tuple(self._upstream if i == 0 and name == "keep_zero"
-                          else tracer.slot_of_array(a) for i, a in enumerate(inputs))
-            tracer.emit(Service(name, slots, extra, tracer.value_slot()), result)
-        return result
-
-    def keep_zero(self, g: Any, grad: Any) -> Any:
-        return self._service("keep_zero", (g, grad), (), NumpyBackend.keep_zero(g, grad))
-
-    def unbroadcast(self, grad: Any, shape: tuple[int, ...]) -> Any:
-        return self._service("unbroadcast", (grad,), (shape,), super().unbroadcast(grad, shape))
-
-    def cast(self, grad: Any, dtype: np.dtype) -> Any:
-        return self._service("cast", (grad,), (dtype,), NumpyBackend.cast(grad, dtype))
-
-    def add(self, total: Any, grad: Any) -> Any:
-        tracer = self.tracer
-        result = NumpyBackend.add(total, grad)
-        if tracer.live:
-            tracer.emit(Add((tracer.slot_of_array(total), tracer.slot_of_array(grad)),
-                            tracer.value_slot()), result)
+    def keep_zero(self, g: Tensor, grad: Tensor) -> Tensor:
+        # The guard looks at values (is there a NaN?): a replay must look again, so it is one
+        # instruction, computed as the ordinary backward pass computes it.
+        if not self.tracer.live:
+            return super().keep_zero(g, grad)
+        result = Tensor._make(NumpyBackend.keep_zero(g._data, grad._data))
+        self.tracer.keep_zero(g, grad, result)
         return result
