@@ -297,6 +297,64 @@ def test_sigmoid_stays_finite_at_plus_minus_1000_in_a_replay():
     assert np.isfinite(b.grad.data).all() and b.grad.data[0] == 0.0 and b.grad.data[1] == 0.0
 
 
+def test_powers_detach_and_constant_reads_replay():
+    # x ** 2.5: the power rule reads its exponent (a constant); detach() shares the array.
+    def make_step(model, opt):
+        def step(x, y):
+            opt.zero_grad()
+            hidden = model.layers[0](x)
+            scale = mg.Tensor(2.5)
+            assert float(scale) == 2.5  # reading a constant decides nothing a replay redoes
+            smooth = (F.relu(hidden) + 1.0) ** scale * hidden.detach().mean()
+            loss = F.cross_entropy(model.layers[2](smooth), y) + mg.sqrt(
+                (model.layers[0].bias ** 2).sum() + 1.0)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    rng = np.random.default_rng(16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled = run_side_by_side(make_step, [batch(rng, 4) for _ in range(5)])
+    assert compiled.replays == 3
+
+
+def test_reading_a_tensor_from_outside_runs_eagerly():
+    threshold = mg.Tensor(0.5)  # the user may change it between calls
+
+    def make_step(model, opt):
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            if float(threshold) > 0.0:
+                loss = loss * 2.0
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    rng = np.random.default_rng(17)
+    with pytest.warns(mg.CompileWarning, match="reads the value of a tensor from outside"):
+        compiled = run_side_by_side(make_step, [batch(rng, 4) for _ in range(4)])
+    assert compiled.replays == 0
+
+
+def test_an_exponent_from_the_arguments_is_read_and_runs_eagerly():
+    def make_step(model, opt):
+        def step(x, power):
+            loss = ((F.relu(model(x)) + 1.0) ** power).sum()
+            loss.backward()  # the power rule reads float(power)
+            return loss
+        return step
+
+    rng = np.random.default_rng(18)
+    calls = [(batch(rng, 3)[0], np.array(p)) for p in (2.0, 0.0, 3.0)]
+    with pytest.warns(mg.CompileWarning, match=r"t.item\(\) \(or float\(t\)"):
+        compiled = run_side_by_side(make_step, calls)
+    assert compiled.replays == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # What a trace cannot replay: detection, eager fallback with one warning, strict errors.
 # ---------------------------------------------------------------------------------------------
