@@ -3,6 +3,8 @@
     python examples/train_digits.py                 # one run (seed 0), about a second or two
     python examples/train_digits.py --seeds 10      # the spread over 10 seeds (split + init)
     python examples/train_digits.py --quick         # 2 epochs, for smoke tests
+    python examples/train_digits.py --compile       # the same run, each step replayed by
+                                                    # micrograd_nd.compile (same numbers)
 
 Model: 64-256-128-10 ReLU MLP (logits), softmax cross-entropy, Adam(lr=1e-3) with cosine
 decay, batch 16, 60 epochs, float32, on a stratified 80/20 split; pixels standardised with the
@@ -41,7 +43,8 @@ def standardize(X: np.ndarray, scaler: dict[str, np.ndarray]) -> np.ndarray:
     return (X - scaler["mean"]) / scaler["scale"]
 
 
-def train_once(seed: int, epochs: int, out_dir: Path, verbose: bool) -> dict[str, float]:
+def train_once(seed: int, epochs: int, out_dir: Path, verbose: bool, compile: bool = False
+               ) -> dict[str, float]:
     """Split, train, evaluate, save, reload into a fresh model, evaluate again."""
     X, y = load_digits(dtype=np.float32)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -62,7 +65,7 @@ def train_once(seed: int, epochs: int, out_dir: Path, verbose: bool) -> dict[str
     history = fit(
         model, loss_fn, optimizer, (X_train, y_train), epochs=epochs, batch_size=BATCH_SIZE,
         rng=seed, validation_data=(X_test, y_test), progress=False, verbose=verbose,
-        scheduler=scheduler,
+        scheduler=scheduler, compile=compile,
     )
     seconds = time.perf_counter() - start
     test = evaluate(model, X_test, y_test, loss_fn)
@@ -116,6 +119,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--quick", action="store_true", help="2 epochs (smoke test)")
     parser.add_argument("--out-dir", type=Path, default=Path("outputs/digits"),
                         help="where the model, scaler and PNG go (default: outputs/digits)")
+    parser.add_argument("--compile", action="store_true",
+                        help="replay each training step with micrograd_nd.compile (faster, "
+                             "bit-identical results)")
     parser.add_argument("--blas-threads", type=int, default=1,
                         help="BLAS threads (default: 1; see training.limit_blas_threads)")
     args = parser.parse_args(argv)
@@ -128,10 +134,10 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     out_dir = args.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.seeds == 1:
-        return train_once(args.seed, epochs, out_dir, verbose=True)
+        return train_once(args.seed, epochs, out_dir, verbose=True, compile=args.compile)
     accuracies = []
     for seed in range(args.seed, args.seed + args.seeds):
-        result = train_once(seed, epochs, out_dir, verbose=False)
+        result = train_once(seed, epochs, out_dir, verbose=False, compile=args.compile)
         same = "same" if result["reloaded"] == result["accuracy"] else "DIFFERENT"
         print(f"seed {seed}: test accuracy {result['accuracy']:.4f} "
               f"(reloaded: {same}) in {result['seconds']:.2f}s")

@@ -10,7 +10,8 @@ import pytest
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "benchmarks")
-SCRIPTS = ["bench_overhead", "bench_mlp", "bench_chain", "bench_epoch", "bench_fit_checks"]
+SCRIPTS = ["bench_overhead", "bench_mlp", "bench_chain", "bench_epoch", "bench_fit_checks",
+           "bench_compile"]
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +26,12 @@ def test_benchmark_script_runs(script, benchmarks_on_path, tmp_path, capsys):
     module = importlib.import_module(script)
     # --no-compare: the optional PyTorch / autograd columns would only add import time here.
     # A data directory that does not exist exercises the epoch benchmark's fallback.
-    extra = ["--data-dir", str(tmp_path / "missing")] if script == "bench_epoch" else []
+    extra = (["--data-dir", str(tmp_path / "missing")]
+             if script in ("bench_epoch", "bench_compile") else [])
     module.main(["--smoke", "--no-compare", *extra])
     out = capsys.readouterr().out
     assert "| " in out  # printed its table
-    if script == "bench_epoch":
+    if script in ("bench_epoch", "bench_compile"):
         assert "no MNIST-format data" in out
 
 

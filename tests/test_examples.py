@@ -33,6 +33,17 @@ def test_train_digits_quick(tmp_path, capsys):
     assert (tmp_path / "digits_scaler_seed0.npz").is_file()
 
 
+def test_train_digits_compiled_gives_the_same_model(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    example = load_example("train_digits")
+    eager = example.main(["--quick", "--out-dir", str(tmp_path / "eager")])
+    compiled = example.main(["--quick", "--compile", "--out-dir", str(tmp_path / "compiled")])
+    assert compiled["accuracy"] == eager["accuracy"]
+    saved = [np.load(tmp_path / run / "digits_mlp_seed0.npz") for run in ("eager", "compiled")]
+    for name in saved[0].files:
+        assert np.array_equal(saved[0][name], saved[1][name]), name
+
+
 def test_seed001_sigmoid_digits_quick(capsys):
     pytest.importorskip("sklearn")
     for cost in ("square", "ce"):

@@ -82,6 +82,7 @@ def build(trace: Trace, tensor_arguments: tuple[bool, ...], label: str) -> Repla
     w = _Writer()
     local = {}
     persistent = []
+    folded = _fold_constants(trace)
     for slot, info in enumerate(trace.slots):
         if info.kind == "argument":
             position = info.source
@@ -92,6 +93,8 @@ def build(trace: Trace, tensor_arguments: tuple[bool, ...], label: str) -> Repla
                 local[slot] = f"a{position}"
         elif info.kind == "constant":
             local[slot] = w.name(info.source, "C")
+        elif slot in folded:
+            local[slot] = w.name(folded[slot], "C")
         else:
             local[slot] = f"v{slot}"
             if info.kind == "external":
@@ -107,10 +110,11 @@ def build(trace: Trace, tensor_arguments: tuple[bool, ...], label: str) -> Repla
                f"{bool(tensor.requires_grad)}:")
         w.line("return RETRACE", 2)
     # ---- the instructions -------------------------------------------------------------------
-    dead_after = _dead_after(trace)
+    dead_after = _dead_after(trace, folded)
     for index, instruction in enumerate(trace.instructions):
         if isinstance(instruction, Forward):
-            _forward(w, instruction, local)
+            if instruction.output not in folded:
+                _forward(w, instruction, local)
         elif isinstance(instruction, KeepZero):
             g, grad = (local[s] for s in instruction.inputs)
             w.line(f"{local[instruction.output]} = keep_zero({g}, {grad})")
@@ -147,7 +151,35 @@ def _reads(instruction: Any) -> tuple[int, ...]:
     return ()
 
 
-def _dead_after(trace: Trace) -> list[list[int]]:
+def _fold_constants(trace: Trace) -> dict[int, np.ndarray]:
+    """The results of the forwards whose inputs are all constants (the first steps of the
+    reverse pass start from the constant seed 1), computed once, here.
+
+    Not for a result that can leave the call (returned, stored into ``.grad``, or a view of
+    one of those): every call must hand out memory of its own.
+    """
+    leaving = set(_output_slots(trace.output))
+    for instruction in trace.instructions:
+        if isinstance(instruction, Store):
+            leaving.update(instruction.grads)
+    for instruction in reversed(trace.instructions):  # views of what leaves leave too
+        if isinstance(instruction, Forward) and instruction.output in leaving:
+            leaving.update(instruction.inputs[i] for i in instruction.views)
+        elif isinstance(instruction, KeepZero) and instruction.output in leaving:
+            leaving.add(instruction.inputs[1])  # it may return its input
+    known = {slot: info.source for slot, info in enumerate(trace.slots)
+             if info.kind == "constant"}
+    folded: dict[int, np.ndarray] = {}
+    for instruction in trace.instructions:
+        if (isinstance(instruction, Forward) and instruction.output not in leaving
+                and all(slot in known for slot in instruction.inputs)):
+            value = instruction.primitive.forward(*(known[s] for s in instruction.inputs),
+                                                  **instruction.params)
+            known[instruction.output] = folded[instruction.output] = np.asarray(value)
+    return folded
+
+
+def _dead_after(trace: Trace, folded: dict[int, np.ndarray]) -> list[list[int]]:
     """For each instruction, the value slots nothing reads after it (nor the result)."""
     last: dict[int, int] = {}
     for index, instruction in enumerate(trace.instructions):
@@ -159,7 +191,7 @@ def _dead_after(trace: Trace) -> list[list[int]]:
     kept = set(_output_slots(trace.output))
     dead: list[list[int]] = [[] for _ in trace.instructions]
     for slot, index in last.items():
-        if trace.slots[slot].kind == "value" and slot not in kept:
+        if trace.slots[slot].kind == "value" and slot not in kept and slot not in folded:
             dead[index].append(slot)
     return [sorted(set(slots)) for slots in dead]
 

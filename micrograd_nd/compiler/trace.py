@@ -72,6 +72,7 @@ class Forward:
     output: int
     shapes: tuple[tuple[int, ...], ...]  # of the inputs, for error messages
     zero_d: bool  # a 0-d result, which NumPy may return as a scalar (apply makes it an array)
+    views: tuple[int, ...]  # the input positions whose memory the result shares
 
 
 @dataclass(frozen=True, eq=False)
@@ -318,8 +319,10 @@ class Tracer:
         if any(id(a) in self._array_slot for a in _arrays_in(params)):
             self.escape(f"'{primitive.name}' with an index or parameter taken from a tensor")
             return
+        views = tuple(i for i, t in enumerate(inputs)
+                      if np.may_share_memory(result._data, t._data))
         forward = Forward(primitive, slots, params, self._value_slot(slots),
-                          tuple(t.shape for t in inputs), result._data.ndim == 0)
+                          tuple(t.shape for t in inputs), result._data.ndim == 0, views)
         self.trace.instructions.append(forward)
         self._bind(result, forward.output)
         if result._node is not None:

@@ -1,0 +1,429 @@
+"""Compiled training steps (``micrograd_nd.compile``) side by side with eager ones, the
+hand-written NumPy step and, optionally, PyTorch eager, HIPS autograd and ``jax.jit``.
+
+    python benchmarks/bench_compile.py                 # all three tables
+    python benchmarks/bench_compile.py --only mlp --batches 32 --dtypes float32
+
+Three tables, each a ratio to the hand-written NumPy step timed in the same process, in
+interleaved rounds (``_harness.interleaved``; the ratio of each round, then the median over
+rounds and the spread as the 25th-75th percentile):
+
+* ``mlp``: one training step of the 784-256-128-10 MLP of ``bench_mlp.py`` (same weights,
+  data, sigmoid floor, softmax cross-entropy and plain SGD as its ``numpy_step``), float32
+  and float64, sigmoid and ReLU, batch 32 / 128 / 1024: eager, compiled (the step is
+  ``mg.compile``-d: traced on the first two calls, replayed after);
+* ``tiny``: the 100-op chain of ``bench_overhead.py`` on 4-element tensors, forward and
+  backward, in µs per op (the replay's own cost per op);
+* ``epoch``: one epoch of ``bench_epoch.py`` (Fashion-MNIST, batch 128, float32): the NumPy
+  loop, eager and compiled.
+
+Every process limits BLAS (and PyTorch's and XLA's pools) to ``--threads`` threads (default
+1: on a shared 2-core machine, spinning pools of several frameworks only measure each other).
+The optional peers run each in a process of its own (``--peer NAME``, started by this
+script), so no two thread pools ever share one, each against its own NumPy baseline. They
+are never dependencies: a peer that cannot be imported is left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import _harness as H
+import bench_epoch as E
+import bench_mlp as M
+import bench_overhead as O
+import numpy as np
+
+import micrograd_nd as mg
+from micrograd_nd import functional as F
+from micrograd_nd import nn, optim
+from micrograd_nd.data import batches
+
+PEERS = ("torch", "autograd", "jax")
+SIZES = [784, 256, 128, 10]
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing: interleaved rounds, the ratio to numpy per round.
+# ---------------------------------------------------------------------------------------------
+def ratios(contestants: dict[str, Callable[[], Any]], repeats: int, warmup: int, inner: int
+           ) -> dict[str, tuple[float, float, float, float]]:
+    """For each contestant: (median seconds per call, median ratio to "numpy", 25th and 75th
+    percentile of the per-round ratio)."""
+    names = list(contestants)
+    for _ in range(warmup):
+        for name in names:
+            contestants[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    clock = time.perf_counter
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn = contestants[name]
+            start = clock()
+            for _ in range(inner):
+                fn()
+            samples[name].append((clock() - start) / inner)
+    result = {}
+    for name in names:
+        per_round = [t / base for t, base in zip(samples[name], samples["numpy"], strict=True)]
+        quartiles = statistics.quantiles(per_round, n=4) if len(per_round) > 1 else per_round * 3
+        result[name] = (statistics.median(samples[name]), statistics.median(per_round),
+                        quartiles[0], quartiles[-1])
+    return result
+
+
+def cell(result: tuple[float, float, float, float]) -> str:
+    _, median, low, high = result
+    return f"{median:.2f}x ({low:.2f}-{high:.2f})"
+
+
+# ---------------------------------------------------------------------------------------------
+# The contestants.
+# ---------------------------------------------------------------------------------------------
+def compiled_step_factory(model: nn.MLP, x: np.ndarray, y: np.ndarray) -> Callable[[], Any]:
+    """bench_mlp's micrograd_nd step, compiled (the loss is returned as a tensor)."""
+    optimizer = optim.SGD(model.parameters(), lr=M.LR)
+
+    @mg.compile
+    def step(xb: mg.Tensor, yb: mg.Tensor) -> mg.Tensor:
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return lambda: step(x, y).item()
+
+
+def jax_step_factory(weights: list[np.ndarray], activation: str, x: np.ndarray,
+                     y: np.ndarray) -> Callable[[], Any]:
+    """The same step with jax.numpy, the whole step (gradient and update) under jax.jit."""
+    import jax
+    import jax.numpy as jnp
+
+    floor = M.sigmoid_floor(x.dtype)
+    layers = len(weights) // 2
+    onehot = jnp.asarray(np.eye(weights[-1].shape[0], dtype=x.dtype)[y])
+
+    def loss_fn(params: list[Any], xb: Any) -> Any:
+        a = xb
+        for index in range(layers):
+            a = a @ params[2 * index].T + params[2 * index + 1]
+            if index < layers - 1:
+                a = (1.0 / (1.0 + jnp.exp(-jnp.maximum(a, floor))) if activation == "sigmoid"
+                     else jnp.maximum(a, 0.0))
+        shift = jax.lax.stop_gradient(a.max(axis=1, keepdims=True))
+        lse = jnp.log(jnp.exp(a - shift).sum(axis=1)) + shift[:, 0]
+        return jnp.mean(lse - (a * onehot).sum(axis=1))
+
+    @jax.jit
+    def step(params: list[Any], xb: Any) -> tuple[list[Any], Any]:
+        loss, grads = jax.value_and_grad(loss_fn)(params, xb)
+        return [p - M.LR * g for p, g in zip(params, grads, strict=True)], loss
+
+    state = {"params": [jnp.asarray(w) for w in weights]}
+    xj = jnp.asarray(x)
+
+    def run() -> float:
+        state["params"], loss = step(state["params"], xj)
+        return float(loss)  # waits for the result
+
+    return run
+
+
+def peer_factory(peer: str, weights: list[np.ndarray], activation: str, x: np.ndarray,
+                 y: np.ndarray) -> Callable[[], Any]:
+    if peer == "torch":
+        import torch
+
+        return M.torch_step_factory(torch, weights, activation, x, y)
+    if peer == "autograd":
+        return M.hips_step_factory(weights, activation, x, y)
+    return jax_step_factory(weights, activation, x, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 1: the MLP step.
+# ---------------------------------------------------------------------------------------------
+def configurations(args: Any) -> list[tuple[str, str, int]]:
+    return [(dtype, activation, int(batch)) for dtype in args.dtypes.split(",")
+            for activation in args.activations.split(",") for batch in args.batches.split(",")]
+
+
+def mlp_contestants(dtype_name: str, activation: str, batch: int, sizes: list[int],
+                    peer: str | None) -> dict[str, Callable[[], Any]]:
+    dtype = np.dtype(dtype_name)
+    model = nn.MLP(sizes, activation=activation, rng=0, dtype=dtype)
+    weights = [p.data.copy() for p in model.parameters()]
+    x, y = M.make_data(batch, dtype)
+    contestants = {"numpy": M.numpy_step_factory(weights, activation, x, y)}
+    if peer is None:
+        contestants["eager"] = M.micrograd_step_factory(model, x, y)
+        twin = nn.MLP(sizes, activation=activation, rng=0, dtype=dtype)
+        contestants["compiled"] = compiled_step_factory(twin, x, y)
+    else:
+        contestants[peer] = peer_factory(peer, weights, activation, x, y)
+    # same weights, same data, same formulas: the first step's losses agree
+    losses = {name: fn() for name, fn in contestants.items()}
+    if max(losses.values()) - min(losses.values()) > (1e-3 if dtype == np.float32 else 1e-9):
+        raise AssertionError(f"contestants disagree on the loss: {losses}")
+    return contestants
+
+
+def mlp_table(args: Any, sizes: list[int]) -> dict[tuple, dict[str, Any]]:
+    rows = {}
+    for dtype, activation, batch in configurations(args):
+        contestants = mlp_contestants(dtype, activation, batch, sizes, args.peer)
+        inner = 1 if args.smoke else max(1, 1024 // batch)
+        rows[(dtype, activation, batch)] = ratios(contestants, args.repeats, args.warmup, inner)
+        if args.peer is None:
+            result = rows[(dtype, activation, batch)]
+            print(f"   {dtype} {activation} {batch}: numpy {H.ms(result['numpy'][0])} ms, "
+                  f"eager {cell(result['eager'])}, compiled {cell(result['compiled'])}",
+                  file=sys.stderr, flush=True)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 2: tiny ops.
+# ---------------------------------------------------------------------------------------------
+def tiny_contestants(length: int, peer: str | None) -> dict[str, Callable[[], Any]]:
+    rng = np.random.default_rng(0)
+    x0, w0, b0 = (rng.uniform(0.5, 1.0, O.SHAPE) for _ in range(3))
+    contestants: dict[str, Callable[[], Any]] = {
+        "numpy": lambda: O.chain_generic(x0, w0, b0, length, np.tanh)}
+    if peer is None:
+        x, w, b = (mg.Tensor(a, requires_grad=True) for a in (x0, w0, b0))
+
+        def chain() -> None:
+            O.chain_generic(x, w, b, length, mg.tanh).backward()
+
+        compiled = mg.compile(chain)
+
+        def eager() -> None:
+            x.grad = w.grad = b.grad = None
+            chain()
+
+        def replayed() -> None:
+            x.grad = w.grad = b.grad = None
+            compiled()
+
+        contestants.update(eager=eager, compiled=replayed)
+    elif peer == "torch":
+        import torch
+
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+
+        def torch_step() -> None:
+            tx.grad = tw.grad = tb.grad = None
+            O.chain_generic(tx, tw, tb, length, torch.tanh).backward()
+
+        contestants["torch"] = torch_step
+    elif peer == "autograd":
+        import autograd
+        import autograd.numpy as anp
+
+        grad_fn = autograd.grad(lambda ps: O.chain_generic(ps[0], ps[1], ps[2], length, anp.tanh))
+        contestants["autograd"] = lambda: grad_fn([x0, w0, b0])
+    else:
+        import jax
+        import jax.numpy as jnp
+
+        grad_fn = jax.jit(jax.grad(lambda ps: O.chain_generic(ps[0], ps[1], ps[2], length,
+                                                              jnp.tanh)))
+        params = [jnp.asarray(a) for a in (x0, w0, b0)]
+        contestants["jax"] = lambda: [g.block_until_ready() for g in grad_fn(params)]
+    return contestants
+
+
+def tiny_table(args: Any) -> dict[str, Any]:
+    length = 10 if args.smoke else 100
+    contestants = tiny_contestants(length, args.peer)
+    result = ratios(contestants, args.repeats * 2, args.warmup, 10 if not args.smoke else 1)
+    return {name: (seconds / length * 1e6, median, low, high)
+            for name, (seconds, median, low, high) in result.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 3: one epoch.
+# ---------------------------------------------------------------------------------------------
+def compiled_epoch_factory(model: nn.MLP, X: np.ndarray, y: np.ndarray,
+                           batch_size: int) -> Callable[[], float]:
+    optimizer = optim.SGD(model.parameters(), lr=M.LR)
+    loader = batches(X, y, batch_size=batch_size, shuffle=True, rng=0)
+
+    @mg.compile
+    def step(xb: mg.Tensor, yb: mg.Tensor) -> mg.Tensor:
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    def epoch() -> float:
+        total = 0.0
+        for xb, yb in loader:
+            total += step(xb, yb).item()
+        return total
+
+    return epoch
+
+
+def epoch_table(args: Any, sizes: list[int]) -> list[list[Any]]:
+    limit = 1024 if args.smoke else None
+    X, labels, source = E.load(args.data_dir, np.dtype(np.float32), limit)
+    print(f"   epoch data: {source}; {len(X)} samples, batch {args.batch_size}")
+    rows = []
+    epochs = 1 if args.smoke else args.epochs
+    for activation in args.activations.split(","):
+        models = [nn.MLP(sizes, activation=activation, rng=0, dtype=np.float32)
+                  for _ in range(2)]
+        weights = [p.data.copy() for p in models[0].parameters()]
+        contestants = {
+            "numpy": E.numpy_epoch_factory(weights, activation, X, labels, args.batch_size),
+            "eager": E.micrograd_epoch_factory(models[0], X, labels, args.batch_size),
+            "compiled": compiled_epoch_factory(models[1], X, labels, args.batch_size),
+        }
+        # one epoch first: the compiled step traces its two batch shapes (twice each) in it
+        result = ratios(contestants, epochs, 0 if args.smoke else 1, 1)
+        rows.append([activation, len(X), f"{result['numpy'][0]:.3f}",
+                     f"{result['eager'][0]:.3f}", f"{result['compiled'][0]:.3f}",
+                     cell(result["eager"]), cell(result["compiled"])])
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Peers: one process each.
+# ---------------------------------------------------------------------------------------------
+def run_peer(peer: str, args: Any) -> dict[str, Any] | None:
+    """Time ``peer`` in a child process (this script with ``--peer``); None if unavailable."""
+    if H.optional(peer) is None:
+        return None
+    environment = dict(os.environ)
+    threads = str(args.threads)
+    environment.update(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
+                       MKL_NUM_THREADS=threads,
+                       XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=false "
+                                 f"intra_op_parallelism_threads={threads}")
+    forwarded = [a for a in sys.argv[1:] if not a.startswith("--peer")]
+    command = [sys.executable, os.path.abspath(__file__), *forwarded, "--peer", peer]
+    result = subprocess.run(command, env=environment, capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        print(f"   {peer}: failed ({result.stderr.strip().splitlines()[-1:]}); column omitted")
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def peer_main(args: Any, sizes: list[int]) -> None:
+    if args.peer == "jax" and "float64" in args.dtypes:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    if args.peer == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
+    out: dict[str, Any] = {"version": _version(args.peer)}
+    if "mlp" in args.only:
+        out["mlp"] = {" ".join(map(str, key)): value[args.peer][1:]
+                      for key, value in mlp_table(args, sizes).items()}
+    if "tiny" in args.only:
+        out["tiny"] = tiny_table(args)[args.peer]
+    print(json.dumps(out))
+
+
+def _version(peer: str) -> str:
+    module = __import__(peer)
+    return str(getattr(module, "__version__", None) or H._dist_version(peer))
+
+
+# ---------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    parser = H.common_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--only", default="mlp,tiny,epoch", help="tables: mlp, tiny, epoch")
+    parser.add_argument("--batches", default="32,128,1024")
+    parser.add_argument("--activations", default="sigmoid,relu")
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads per process")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--warmup", type=int, default=None)
+    parser.add_argument("--data-dir", default=os.environ.get("MNIST_DIR", E.DEFAULT_DIR))
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per contestant")
+    parser.add_argument("--peer", choices=PEERS, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.only = set(args.only.split(","))
+    sizes = SIZES
+    if args.smoke:
+        sizes, args.batches, args.dtypes = [784, 16, 8, 10], "8", "float32"
+    if args.repeats is None:
+        args.repeats = 3 if args.smoke else 15 if args.quick else 41
+    if args.warmup is None:
+        args.warmup = 3 if args.smoke else 5  # ≥ 2: the compiled step traces twice
+    limits = H.optional("threadpoolctl")
+    pool = limits.threadpool_limits(args.threads) if limits is not None else None
+    try:
+        if args.peer is not None:
+            peer_main(args, sizes)
+            return
+        report(args, sizes)
+    finally:
+        if pool is not None:
+            pool.restore_original_limits()
+
+
+def report(args: Any, sizes: list[int]) -> None:
+    H.print_header("micrograd_nd.compile: eager and compiled training steps vs hand-written "
+                   "NumPy (ratio: median over interleaved rounds, 25th-75th percentile)",
+                   args, compare=False)
+    print(f"   load (uptime): {_load()}; BLAS threads per process: {args.threads}")
+    peers = {} if args.no_compare else {
+        peer: result for peer in PEERS if (result := run_peer(peer, args)) is not None}
+    for peer, result in peers.items():
+        print(f"   {peer} {result['version']} (its own process, {args.threads} thread(s))")
+    if "mlp" in args.only:
+        rows = mlp_table(args, sizes)
+        headers = ["dtype", "hidden", "batch", "numpy ms", "eager/np", "compiled/np",
+                   *(f"{peer}/np" for peer in peers)]
+        table = []
+        for key, result in rows.items():
+            label = " ".join(map(str, key))
+            table.append([*key, H.ms(result["numpy"][0]), cell(result["eager"]),
+                          cell(result["compiled"]),
+                          *(cell((0.0, *peers[p]["mlp"][label])) for p in peers)])
+        print(f"MLP {'-'.join(map(str, sizes))} training step (forward, backward, SGD):")
+        print(H.format_table(headers, table))
+    if "tiny" in args.only:
+        result = tiny_table(args)
+        for peer, values in peers.items():
+            result[peer] = tuple(values["tiny"])
+        print("Tiny ops (chain on 4-element tensors), forward + backward; numpy: forward only:")
+        print(H.format_table(["contestant", "µs per op", "vs numpy fwd"],
+                             [[name, f"{v[0]:.2f}", cell(v)] for name, v in result.items()]))
+    if "epoch" in args.only:
+        rows = epoch_table(args, sizes)
+        print(f"One epoch, batch {args.batch_size}, float32 (s/epoch; ratio to the NumPy loop):")
+        print(H.format_table(["hidden", "samples", "numpy s", "eager s", "compiled s",
+                              "eager/np", "compiled/np"], rows))
+    print(f"   load after the run (uptime): {_load()}")
+
+
+def _load() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return "load average " + " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    main()
