@@ -638,6 +638,44 @@ ENGINE_ROWS = [
 ROWS.extend(ENGINE_ROWS)
 
 
+# ---- rows: compiled functions (micrograd_nd.compile) ---------------------------------------
+def _strict_compile_reads_a_value(_: Path) -> None:
+    w = _t(3, requires_grad=True)
+
+    def step(x):
+        loss = (w * x).sum()
+        if float(loss) > 1:
+            loss = loss * 2.0
+        loss.backward()
+        return loss
+
+    mg.compile(step, strict=True)(np.ones(3))
+
+
+def _replayed_label_check(_: Path) -> None:
+    w = _t(3, 3, requires_grad=True)
+    step = mg.compile(lambda x, y: mg.cross_entropy(x @ w, y).detach())
+    x = np.ones((2, 3))
+    with mg.no_grad():
+        for _ in range(3):  # traced twice, then replayed
+            step(x, np.array([0, 2]))
+        step(x, np.array([0, 3]))
+
+
+COMPILE_ROWS = [
+    Row("compile-not-a-function", lambda _: mg.compile(3), TypeError,
+        r"compile: expected a function, got int"),
+    Row("compile-cache-size", lambda _: mg.compile(print, cache_size=0), ValueError,
+        r"compile: cache_size must be an int ≥ 1, got 0"),
+    Row("compile-strict", _strict_compile_reads_a_value, mg.CompileError,
+        r"compile\(strict=True\): t\.item\(\) \(or float\(t\), int\(t\)\) reads a tensor's "
+        r"value \(at .*\)\. A compiled function replays tensor operations, not Python code"),
+    Row("compile-replayed-check", _replayed_label_check, ValueError,
+        r"cross_entropy: labels must lie in \[0, 3\) for 3 classes, got values in \[0, 3\]"),
+]
+ROWS.extend(COMPILE_ROWS)
+
+
 def test_trainlib_exceptions_belong_to_builtin_families() -> None:
     assert issubclass(training.TrainingDivergedError, FloatingPointError)
     assert issubclass(checkpoint.CheckpointError, ValueError)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from .trace import Forward, KeepZero, Store, Trace, Unit
 
 __all__ = ["RETRACE", "Replay", "build"]
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
 RETRACE = object()  # a replay's answer when an external tensor changed shape, dtype or grad
 _counter = itertools.count()
 
@@ -136,7 +138,9 @@ def build(trace: Trace, tensor_arguments: tuple[bool, ...], label: str) -> Repla
     w.line(f"return {_output(w, trace, trace.output, local, externals, tensor_arguments)}")
     arguments = ", ".join(f"a{i}" for i in range(len(tensor_arguments)))
     source = f"def replay({arguments}):\n" + "\n".join(w.lines) + "\n"
-    filename = f"<micrograd_nd.compile replay {next(_counter)} of {label}>"
+    # Named inside the package: tracebacks show the generated lines (linecache), and frames
+    # of replays count as the library's, not the user's (modes.user_code_location).
+    filename = os.path.join(_HERE, f"<replay {next(_counter)} of {label}>")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), w.namespace)  # our own code, from the trace
     return Replay(w.namespace["replay"], source)
