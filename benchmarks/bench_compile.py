@@ -4,9 +4,10 @@ hand-written NumPy step and, optionally, PyTorch eager, HIPS autograd and ``jax.
     python benchmarks/bench_compile.py                 # all three tables
     python benchmarks/bench_compile.py --only mlp --batches 32 --dtypes float32
 
-Three tables, each a ratio to the hand-written NumPy step timed in the same process, in
-interleaved rounds (``_harness.interleaved``; the ratio of each round, then the median over
-rounds and the spread as the 25th-75th percentile):
+Three tables, each a ratio to the hand-written NumPy step timed in the same process. The
+contestants take turns in short rounds (a few milliseconds each, in rotating order), so a busy
+moment of a shared machine slows all of them alike; each cell is the median over rounds of the
+round's ratio to NumPy, with the 25th-75th percentile of those ratios as the spread:
 
 * ``mlp``: one training step of the 784-256-128-10 MLP of ``bench_mlp.py`` (same weights,
   data, sigmoid floor, softmax cross-entropy and plain SGD as its ``numpy_step``), float32
@@ -15,7 +16,8 @@ rounds and the spread as the 25th-75th percentile):
 * ``tiny``: the 100-op chain of ``bench_overhead.py`` on 4-element tensors, forward and
   backward, in µs per op (the replay's own cost per op);
 * ``epoch``: one epoch of ``bench_epoch.py`` (Fashion-MNIST, batch 128, float32): the NumPy
-  loop, eager and compiled.
+  loop, eager and compiled, each with its own loader drawing the same shuffled batches; the
+  three take turns batch by batch and each one's batch times are summed per epoch.
 
 Every process limits BLAS (and PyTorch's and XLA's pools) to ``--threads`` threads (default
 1: on a shared 2-core machine, spinning pools of several frameworks only measure each other).
@@ -182,7 +184,7 @@ def mlp_table(args: Any, sizes: list[int]) -> dict[tuple, dict[str, Any]]:
     rows = {}
     for dtype, activation, batch in configurations(args):
         contestants = mlp_contestants(dtype, activation, batch, sizes, args.peer)
-        inner = 1 if args.smoke else max(1, 1024 // batch)
+        inner = 1 if args.smoke else max(1, 128 // batch)  # rounds of a few milliseconds
         rows[(dtype, activation, batch)] = ratios(contestants, args.repeats, args.warmup, inner)
         if args.peer is None:
             result = rows[(dtype, activation, batch)]
@@ -255,26 +257,31 @@ def tiny_table(args: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # Table 3: one epoch.
 # ---------------------------------------------------------------------------------------------
-def compiled_epoch_factory(model: nn.MLP, X: np.ndarray, y: np.ndarray,
-                           batch_size: int) -> Callable[[], float]:
-    optimizer = optim.SGD(model.parameters(), lr=M.LR)
-    loader = batches(X, y, batch_size=batch_size, shuffle=True, rng=0)
+def epoch_steps(sizes: list[int], activation: str) -> dict[str, Callable[[Any, Any], float]]:
+    """One batch's step of each contestant, from the same initial weights: bench_epoch's NumPy
+    and eager loop bodies, and the eager body compiled."""
+    models = [nn.MLP(sizes, activation=activation, rng=0, dtype=np.float32) for _ in range(2)]
+    params = [p.data.copy() for p in models[0].parameters()]
+    optimizers = [optim.SGD(model.parameters(), lr=M.LR) for model in models]
 
-    @mg.compile
-    def step(xb: mg.Tensor, yb: mg.Tensor) -> mg.Tensor:
-        loss = F.cross_entropy(model(xb), yb)
-        optimizer.zero_grad()
+    def eager(xb: Any, yb: Any) -> mg.Tensor:
+        loss = F.cross_entropy(models[0](xb), yb)
+        optimizers[0].zero_grad()
         loss.backward()
-        optimizer.step()
+        optimizers[0].step()
         return loss
 
-    def epoch() -> float:
-        total = 0.0
-        for xb, yb in loader:
-            total += step(xb, yb).item()
-        return total
+    @mg.compile
+    def compiled(xb: mg.Tensor, yb: mg.Tensor) -> mg.Tensor:
+        loss = F.cross_entropy(models[1](xb), yb)
+        optimizers[1].zero_grad()
+        loss.backward()
+        optimizers[1].step()
+        return loss
 
-    return epoch
+    return {"numpy": lambda xb, yb: M.numpy_step(params, activation, xb, yb),
+            "eager": lambda xb, yb: eager(xb, yb).item(),
+            "compiled": lambda xb, yb: compiled(xb, yb).item()}
 
 
 def epoch_table(args: Any, sizes: list[int]) -> list[list[Any]]:
@@ -284,19 +291,34 @@ def epoch_table(args: Any, sizes: list[int]) -> list[list[Any]]:
     rows = []
     epochs = 1 if args.smoke else args.epochs
     for activation in args.activations.split(","):
-        models = [nn.MLP(sizes, activation=activation, rng=0, dtype=np.float32)
-                  for _ in range(2)]
-        weights = [p.data.copy() for p in models[0].parameters()]
-        contestants = {
-            "numpy": E.numpy_epoch_factory(weights, activation, X, labels, args.batch_size),
-            "eager": E.micrograd_epoch_factory(models[0], X, labels, args.batch_size),
-            "compiled": compiled_epoch_factory(models[1], X, labels, args.batch_size),
-        }
+        steps = epoch_steps(sizes, activation)
+        loaders = {name: batches(X, labels, batch_size=args.batch_size, shuffle=True, rng=0)
+                   for name in steps}
+        totals: dict[str, list[float]] = {name: [] for name in steps}
+        losses: dict[str, float] = {}
         # one epoch first: the compiled step traces its two batch shapes (twice each) in it
-        result = ratios(contestants, epochs, 0 if args.smoke else 1, 1)
-        rows.append([activation, len(X), f"{result['numpy'][0]:.3f}",
-                     f"{result['eager'][0]:.3f}", f"{result['compiled'][0]:.3f}",
-                     cell(result["eager"]), cell(result["compiled"])])
+        for epoch in range(epochs + (0 if args.smoke else 1)):
+            seconds = dict.fromkeys(steps, 0.0)
+            losses = dict.fromkeys(steps, 0.0)
+            names = list(steps)
+            for index, rounds in enumerate(zip(*(loaders[n] for n in names), strict=True)):
+                order = names[index % 3:] + names[:index % 3]
+                for name in order:
+                    xb, yb = rounds[names.index(name)]
+                    start = time.perf_counter()
+                    losses[name] += steps[name](xb, yb)
+                    seconds[name] += time.perf_counter() - start
+            if epoch or args.smoke:
+                for name in names:
+                    totals[name].append(seconds[name])
+        if abs(losses["numpy"] - losses["compiled"]) > 1e-3 * abs(losses["numpy"]):
+            raise AssertionError(f"the loops disagree on the loss: {losses}")
+        per_epoch = {name: statistics.median(values) for name, values in totals.items()}
+        ratio = {name: [t / n for t, n in zip(values, totals["numpy"], strict=True)]
+                 for name, values in totals.items()}
+        rows.append([activation, len(X), *(f"{per_epoch[n]:.3f}" for n in steps),
+                     *(f"{statistics.median(ratio[n]):.2f}x ({min(ratio[n]):.2f}-"
+                       f"{max(ratio[n]):.2f})" for n in ("eager", "compiled"))])
     return rows
 
 
@@ -366,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.smoke:
         sizes, args.batches, args.dtypes = [784, 16, 8, 10], "8", "float32"
     if args.repeats is None:
-        args.repeats = 3 if args.smoke else 15 if args.quick else 41
+        args.repeats = 3 if args.smoke else 31 if args.quick else 101
     if args.warmup is None:
         args.warmup = 3 if args.smoke else 5  # ≥ 2: the compiled step traces twice
     limits = H.optional("threadpoolctl")
@@ -411,7 +433,9 @@ def report(args: Any, sizes: list[int]) -> None:
                              [[name, f"{v[0]:.2f}", cell(v)] for name, v in result.items()]))
     if "epoch" in args.only:
         rows = epoch_table(args, sizes)
-        print(f"One epoch, batch {args.batch_size}, float32 (s/epoch; ratio to the NumPy loop):")
+        print(f"One epoch, batch {args.batch_size}, float32 (s/epoch, median of "
+              f"{1 if args.smoke else args.epochs}; "
+              "ratio to the NumPy loop: median (min-max) over epochs):")
         print(H.format_table(["hidden", "samples", "numpy s", "eager s", "compiled s",
                               "eager/np", "compiled/np"], rows))
     print(f"   load after the run (uptime): {_load()}")
