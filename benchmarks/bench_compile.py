@@ -15,6 +15,9 @@ round's ratio to NumPy, with the 25th-75th percentile of those ratios as the spr
   ``mg.compile``-d: traced on the first two calls, replayed after);
 * ``tiny``: the 100-op chain of ``bench_overhead.py`` on 4-element tensors, forward and
   backward, in µs per op (the replay's own cost per op);
+* ``profile``: where a replayed step's time goes (float32, batch ``--profile-batch``): the
+  generated code is timed statement by statement and summed per primitive (``linear`` and
+  ``matmul`` are the BLAS products the NumPy step makes too), against the NumPy step;
 * ``epoch``: one epoch of ``bench_epoch.py`` (Fashion-MNIST, batch 128, float32): the NumPy
   loop, eager and compiled, each with its own loader drawing the same shuffled batches; the
   three take turns batch by batch and each one's batch times are summed per epoch.
@@ -29,8 +32,10 @@ are never dependencies: a peer that cannot be imported is left out.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -255,7 +260,90 @@ def tiny_table(args: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Table 3: one epoch.
+# Table 3: where a replay's time goes.
+# ---------------------------------------------------------------------------------------------
+def _statements(source: str) -> list[list[str]]:
+    """The generated function's body as statements: a guarded ``try`` block or an ``if``
+    guard with its body are one statement each."""
+    body, statements, index = source.splitlines()[1:], [], 0
+    while index < len(body):
+        width = 4 if body[index].strip() == "try:" else 2 if body[index].strip().startswith(
+            "if ") else 1
+        statements.append(body[index:index + width])
+        index += width
+    return statements
+
+
+def _label(statement: list[str], namespace: dict[str, Any]) -> str:
+    text = " ".join(line.strip() for line in statement)
+    named = re.search(r"op_error\(error, '([^']+)'", text)
+    if named:
+        return named.group(1)
+    if text.startswith(("if ", "return")) or "._data" in text:
+        return "guards, reads, return"
+    unit = re.match(r"(U\d+)\(", text)
+    if unit:
+        method = namespace[unit.group(1)]
+        return f"{type(method.__self__).__name__}.{method.__name__}"
+    return text.split("(")[0].split(" = ")[-1].split(" ")[0]  # keep_zero, del, store_gradients
+
+
+def profile_rows(activation: str, batch: int, sizes: list[int], calls: int) -> list[list[Any]]:
+    dtype = np.dtype(np.float32)
+    model = nn.MLP(sizes, activation=activation, rng=0, dtype=dtype)
+    weights = [p.data.copy() for p in model.parameters()]
+    x, y = M.make_data(batch, dtype)
+    replay = _replay_of(model, x, y)
+    namespace = dict(replay.function.__globals__)
+    statements = _statements(replay.source)
+    lines = [replay.source.splitlines()[0], "    _t = _clock()"]
+    for index, statement in enumerate(statements):
+        lines += statement if not statement[0].strip().startswith("return") else [
+            f"    _spent[{index}] += _clock() - _t", *statement]
+        lines.append(f"    _n = _clock(); _spent[{index}] += _n - _t; _t = _n")
+    spent = collections.Counter()
+    namespace.update(_clock=time.perf_counter, _spent=spent)
+    exec("\n".join(lines), namespace)  # the replay with a clock between statements
+    timed = namespace["replay"]
+    numpy_step = M.numpy_step_factory(weights, activation, x, y)
+    numpy_seconds = []
+    for _ in range(calls):
+        timed(x, y)
+        start = time.perf_counter()
+        numpy_step()
+        numpy_seconds.append(time.perf_counter() - start)
+    base = statistics.median(numpy_seconds)
+    per_label: collections.Counter = collections.Counter()
+    for index, seconds in spent.items():
+        per_label[_label(statements[index], namespace)] += seconds / calls
+    total = sum(per_label.values())
+    rows = [[label, f"{seconds * 1e6:.1f}", f"{seconds / base:.1%}"]
+            for label, seconds in per_label.most_common()]
+    rows.append(["total (with the clock's own cost)", f"{total * 1e6:.1f}", f"{total / base:.1%}"])
+    rows.append(["the NumPy step", f"{base * 1e6:.1f}", "100.0%"])
+    return rows
+
+
+def _replay_of(model: nn.MLP, x: np.ndarray, y: np.ndarray) -> Any:
+    """The Replay of bench_mlp's step on this model (traced here: two calls, then built)."""
+    optimizer = optim.SGD(model.parameters(), lr=M.LR)
+
+    def step(xb: mg.Tensor, yb: mg.Tensor) -> mg.Tensor:
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = mg.compile(step)
+    for _ in range(2):
+        compiled(x, y)
+    (entry,) = compiled._cache.values()
+    return entry.replay
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 4: one epoch.
 # ---------------------------------------------------------------------------------------------
 def epoch_steps(sizes: list[int], activation: str) -> dict[str, Callable[[Any, Any], float]]:
     """One batch's step of each contestant, from the same initial weights: bench_epoch's NumPy
@@ -371,7 +459,9 @@ def _version(peer: str) -> str:
 # ---------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     parser = H.common_arguments(__doc__.splitlines()[0])
-    parser.add_argument("--only", default="mlp,tiny,epoch", help="tables: mlp, tiny, epoch")
+    parser.add_argument("--only", default="mlp,tiny,profile,epoch",
+                        help="tables: mlp, tiny, profile, epoch")
+    parser.add_argument("--profile-batch", type=int, default=128)
     parser.add_argument("--batches", default="32,128,1024")
     parser.add_argument("--activations", default="sigmoid,relu")
     parser.add_argument("--dtypes", default="float32,float64")
@@ -431,6 +521,14 @@ def report(args: Any, sizes: list[int]) -> None:
         print("Tiny ops (chain on 4-element tensors), forward + backward; numpy: forward only:")
         print(H.format_table(["contestant", "µs per op", "vs numpy fwd"],
                              [[name, f"{v[0]:.2f}", cell(v)] for name, v in result.items()]))
+    if "profile" in args.only:
+        batch = 8 if args.smoke else args.profile_batch
+        calls = 3 if args.smoke else 200
+        for activation in args.activations.split(","):
+            print(f"Where a replayed float32 {activation} step's time goes, batch {batch} "
+                  f"(µs per step, mean of {calls}; share of the NumPy step's median):")
+            print(H.format_table(["statements", "µs", "of numpy"],
+                                 profile_rows(activation, batch, sizes, calls)))
     if "epoch" in args.only:
         rows = epoch_table(args, sizes)
         print(f"One epoch, batch {args.batch_size}, float32 (s/epoch, median of "

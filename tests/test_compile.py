@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import micrograd_nd as mg
 from micrograd_nd import functional as F
@@ -106,6 +108,40 @@ def test_replayed_training_is_bit_identical(activation, dtype, optimizer):
                                     optimizer=optimizer)
     # 5: traced twice, then replayed twice; 3: traced twice, replayed once; then 3 replays
     assert compiled.replays == 6
+
+
+@given(
+    widths=st.lists(st.integers(1, 6), min_size=0, max_size=2),
+    batches=st.lists(st.integers(1, 4), min_size=3, max_size=8),
+    activation=st.sampled_from(["sigmoid", "relu", "tanh"]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    optimizer=st.sampled_from(["sgd", "adam"]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_mlp_replays_bit_identically(widths, batches, activation, dtype, optimizer, seed):
+    sizes = [3, *widths, 2]
+
+    def make(model_seed):
+        model = nn.MLP(sizes, activation=activation, rng=model_seed, dtype=dtype)
+        params = model.parameters()
+        opt = (optim.SGD(params, lr=0.5, momentum=0.9, nesterov=True, weight_decay=0.01)
+               if optimizer == "sgd" else optim.AdamW(params, lr=0.05))
+        return model, opt, standard_step(model, opt)
+
+    (m1, _, eager), (m2, _, step) = make(seed), make(seed)
+    compiled = mg.compile(step)
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n in batches:
+            x = (rng.standard_normal((n, 3)) * 3.0).astype(dtype)
+            y = rng.integers(0, 2, n)
+            assert_same(eager(x, y), compiled(x, y))
+            for p, q in zip(m1.parameters(), m2.parameters(), strict=True):
+                assert np.array_equal(p.data, q.data)
+                assert np.array_equal(p.grad.data, q.grad.data)
+    # each batch size traces on its first two calls and replays after
+    assert compiled.replays == sum(max(0, batches.count(n) - 2) for n in set(batches))
 
 
 def test_a_replay_returns_new_tensors_without_graph():
@@ -274,6 +310,29 @@ def test_binary_cross_entropy_targets_are_checked_on_every_call():
         with pytest.raises(ValueError, match=r"binary_cross_entropy: targets must lie in \[0, "
                                              r"1\], got values in \[0\.5, 2\.0\]"):
             compiled(x, np.array([[0.5] * 4, [2.0] * 4]))
+
+
+def test_the_zero_gradient_guard_looks_again_on_every_replay():
+    # d/dx where(x > 0, log(x), 0) at x = 0: the unselected branch's 0 meets 1/x = inf; the
+    # engine keeps it 0 (keep_zero). The traced calls have no 0, a replayed one does.
+    def make_step(model, opt):
+        def step(x):
+            y = mg.where(x > 0, mg.log(x), 0.0)
+            y.sum().backward()
+            return y
+        return step
+
+    def calls():
+        return [(mg.Tensor(v, requires_grad=True),) for v in
+                ([1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [0.0, 2.0])]
+
+    eager, twin = Twin(make_step), Twin(make_step)
+    compiled = mg.compile(twin.step)
+    for (a,), (b,) in zip(calls(), calls(), strict=True):
+        assert_same(eager.step(a), compiled(b))
+        assert np.array_equal(a.grad.data, b.grad.data)
+    assert compiled.replays == 2
+    assert b.grad.data.tolist() == [0.0, 0.5]
 
 
 def test_sigmoid_stays_finite_at_plus_minus_1000_in_a_replay():
