@@ -680,10 +680,14 @@ def test_replacing_a_parameter_or_rebinding_a_closure_variable_traces_again():
         for _ in range(3):
             compiled(x)
         assert compiled.replays == 1
-        layer.weight = nn.Parameter(np.full((1, 3), 10.0))
-        assert compiled(x).item() == pytest.approx(2 * 30.0 * 2.0)
+        layer.weight = nn.Parameter(np.full((1, 3), 10.0))  # a module's attribute
+        for _ in range(3):
+            assert compiled(x).item() == pytest.approx(2 * 30.0 * 2.0)
+        assert compiled.replays == 2
         scale = mg.Tensor(-1.0)  # rebinds the variable step reads
-        assert compiled(x).item() == pytest.approx(-2 * 30.0)
+        for _ in range(3):
+            assert compiled(x).item() == pytest.approx(-2 * 30.0)
+        assert compiled.replays == 3
 
 
 def test_too_many_signatures_run_eagerly_with_a_warning():
