@@ -443,12 +443,34 @@ def peer_main(args: Any, sizes: list[int]) -> None:
 
         torch.set_num_threads(args.threads)
     out: dict[str, Any] = {"version": _version(args.peer)}
+    if args.peer == "jax" and not args.smoke:
+        out["matmul"] = matmul_probe(args.repeats)
     if "mlp" in args.only:
         out["mlp"] = {" ".join(map(str, key)): value[args.peer][1:]
                       for key, value in mlp_table(args, sizes).items()}
     if "tiny" in args.only:
         out["tiny"] = tiny_table(args)[args.peer]
     print(json.dumps(out))
+
+
+def matmul_probe(repeats: int) -> dict[str, float]:
+    """jax's time for the first layer's product at batch 1024, as a ratio to NumPy's
+    (float32 and float64): how much of jax.jit's lead is its matrix product kernel."""
+    import jax
+    import jax.numpy as jnp
+
+    product = jax.jit(lambda a, b: a @ b.T)
+    ratio = {}
+    for dtype in ("float32", "float64"):
+        rng = np.random.default_rng(0)
+        a = rng.random((1024, 784)).astype(dtype)
+        b = rng.random((256, 784)).astype(dtype)
+        aj, bj = jnp.asarray(a), jnp.asarray(b)
+        result = ratios({"numpy": lambda a=a, b=b: a @ b.T,
+                         "jax": lambda aj=aj, bj=bj: product(aj, bj).block_until_ready()},
+                        repeats, 5, 1)
+        ratio[dtype] = result["jax"][1]
+    return ratio
 
 
 def _version(peer: str) -> str:
@@ -502,6 +524,9 @@ def report(args: Any, sizes: list[int]) -> None:
         peer: result for peer in PEERS if (result := run_peer(peer, args)) is not None}
     for peer, result in peers.items():
         print(f"   {peer} {result['version']} (its own process, {args.threads} thread(s))")
+        if "matmul" in result:
+            print("   jax's (1024, 784) @ (784, 256) product / NumPy's: " + ", ".join(
+                f"{dtype} {value:.2f}x" for dtype, value in result["matmul"].items()))
     if "mlp" in args.only:
         rows = mlp_table(args, sizes)
         headers = ["dtype", "hidden", "batch", "numpy ms", "eager/np", "compiled/np",

@@ -28,7 +28,7 @@ def _small_problem() -> dict:
 
 
 def test_the_readme_has_the_snippets_this_test_knows():
-    assert len(_python_blocks()) == 5
+    assert len(_python_blocks()) == 6
 
 
 def test_tensor_snippet():
@@ -65,3 +65,10 @@ def test_training_snippet(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "model.npz").is_file()
     assert namespace["history"].val_accuracy[-1] > 0.9
     assert "Evaluation" in capsys.readouterr().out
+
+
+def test_compile_snippet():
+    namespace: dict = {}
+    exec(_python_blocks()[5], namespace)
+    assert namespace["train_step"].replays == 3
+    assert namespace["losses"][-1] < namespace["losses"][0]
