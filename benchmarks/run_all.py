@@ -16,7 +16,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = ["bench_overhead.py", "bench_mlp.py", "bench_chain.py", "bench_epoch.py",
-           "bench_fit_checks.py", "bench_compile.py"]
+           "bench_fit_checks.py", "bench_compile.py", "bench_hooks.py"]
 
 
 def main(argv: list[str] | None = None) -> int:
