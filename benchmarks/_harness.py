@@ -132,6 +132,17 @@ def interleaved(
     period of a shared machine hits them all alike; the median over ``repeats`` rounds is
     reported.
     """
+    samples = interleaved_samples(contestants, repeats, warmup, inner)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def interleaved_samples(
+    contestants: dict[str, Callable[[], Any]],
+    repeats: int,
+    warmup: int,
+    inner: int = 1,
+) -> dict[str, list[float]]:
+    """Seconds per call of each contestant in each of the rounds of :func:`interleaved`."""
     names = list(contestants)
     for _ in range(warmup):
         for name in names:
@@ -146,7 +157,7 @@ def interleaved(
             for _ in range(inner):
                 fn()
             samples[name].append((clock() - start) / inner)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

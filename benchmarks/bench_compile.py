@@ -65,19 +65,8 @@ def ratios(contestants: dict[str, Callable[[], Any]], repeats: int, warmup: int,
            ) -> dict[str, tuple[float, float, float, float]]:
     """For each contestant: (median seconds per call, median ratio to "numpy", 25th and 75th
     percentile of the per-round ratio)."""
+    samples = H.interleaved_samples(contestants, repeats, warmup, inner)
     names = list(contestants)
-    for _ in range(warmup):
-        for name in names:
-            contestants[name]()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    clock = time.perf_counter
-    for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            fn = contestants[name]
-            start = clock()
-            for _ in range(inner):
-                fn()
-            samples[name].append((clock() - start) / inner)
     result = {}
     for name in names:
         per_round = [t / base for t, base in zip(samples[name], samples["numpy"], strict=True)]
@@ -95,18 +84,23 @@ def cell(result: tuple[float, float, float, float]) -> str:
 # ---------------------------------------------------------------------------------------------
 # The contestants.
 # ---------------------------------------------------------------------------------------------
-def compiled_step_factory(model: nn.MLP, x: np.ndarray, y: np.ndarray) -> Callable[[], Any]:
-    """bench_mlp's micrograd_nd step, compiled (the loss is returned as a tensor)."""
+def sgd_step(model: nn.MLP) -> Callable[[Any, Any], mg.Tensor]:
+    """bench_mlp's micrograd_nd step as a function of the batch, returning the loss tensor."""
     optimizer = optim.SGD(model.parameters(), lr=M.LR)
 
-    @mg.compile
-    def step(xb: mg.Tensor, yb: mg.Tensor) -> mg.Tensor:
+    def step(xb: Any, yb: Any) -> mg.Tensor:
         loss = F.cross_entropy(model(xb), yb)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         return loss
 
+    return step
+
+
+def compiled_step_factory(model: nn.MLP, x: np.ndarray, y: np.ndarray) -> Callable[[], Any]:
+    """bench_mlp's micrograd_nd step, compiled."""
+    step = mg.compile(sgd_step(model))
     return lambda: step(x, y).item()
 
 
@@ -326,16 +320,7 @@ def profile_rows(activation: str, batch: int, sizes: list[int], calls: int) -> l
 
 def _replay_of(model: nn.MLP, x: np.ndarray, y: np.ndarray) -> Any:
     """The Replay of bench_mlp's step on this model (traced here: two calls, then built)."""
-    optimizer = optim.SGD(model.parameters(), lr=M.LR)
-
-    def step(xb: mg.Tensor, yb: mg.Tensor) -> mg.Tensor:
-        loss = F.cross_entropy(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    compiled = mg.compile(step)
+    compiled = mg.compile(sgd_step(model))
     for _ in range(2):
         compiled(x, y)
     (entry,) = compiled._cache.values()
@@ -350,23 +335,7 @@ def epoch_steps(sizes: list[int], activation: str) -> dict[str, Callable[[Any, A
     and eager loop bodies, and the eager body compiled."""
     models = [nn.MLP(sizes, activation=activation, rng=0, dtype=np.float32) for _ in range(2)]
     params = [p.data.copy() for p in models[0].parameters()]
-    optimizers = [optim.SGD(model.parameters(), lr=M.LR) for model in models]
-
-    def eager(xb: Any, yb: Any) -> mg.Tensor:
-        loss = F.cross_entropy(models[0](xb), yb)
-        optimizers[0].zero_grad()
-        loss.backward()
-        optimizers[0].step()
-        return loss
-
-    @mg.compile
-    def compiled(xb: mg.Tensor, yb: mg.Tensor) -> mg.Tensor:
-        loss = F.cross_entropy(models[1](xb), yb)
-        optimizers[1].zero_grad()
-        loss.backward()
-        optimizers[1].step()
-        return loss
-
+    eager, compiled = sgd_step(models[0]), mg.compile(sgd_step(models[1]))
     return {"numpy": lambda xb, yb: M.numpy_step(params, activation, xb, yb),
             "eager": lambda xb, yb: eager(xb, yb).item(),
             "compiled": lambda xb, yb: compiled(xb, yb).item()}

@@ -81,15 +81,26 @@ def assert_same_state(eager: Twin, compiled: Twin) -> None:
             assert p.grad.dtype == q.grad.dtype
 
 
-def run_side_by_side(make_step: Callable[..., Any], calls: list[tuple], **twin: Any
-                     ) -> mg.CompiledFunction:
+def run_side_by_side(make_step: Callable[..., Any], calls: Any, check: Any = None,
+                     **twin: Any) -> mg.CompiledFunction:
+    """Run an eager twin and a compiled twin on the same ``calls`` (argument tuples, or a
+    function making a fresh list, for tensors each side must own), comparing as they go;
+    ``check(eager_arguments, compiled_arguments)`` compares more after each call."""
     eager, twin_model = Twin(make_step, **twin), Twin(make_step, **twin)
     compiled = mg.compile(twin_model.step)
-    for arguments in calls:
-        expected = eager.step(*arguments)
+    sides = (calls(), calls()) if callable(calls) else (calls, calls)
+    for eager_arguments, arguments in zip(*sides, strict=True):
+        expected = eager.step(*eager_arguments)
         assert_same(expected, compiled(*arguments))
         assert_same_state(eager, twin_model)
+        if check is not None:
+            check(eager_arguments, arguments)
     return compiled
+
+
+def same_input_gradients(eager_arguments: tuple, arguments: tuple) -> None:
+    for a, b in zip(eager_arguments, arguments, strict=True):
+        assert np.array_equal(a.grad.data, b.grad.data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,15 +233,10 @@ def test_gradient_with_respect_to_an_input_tensor():
             return loss
         return step
 
-    rng = np.random.default_rng(5)
-    eager, twin = Twin(make_step), Twin(make_step)
-    compiled = mg.compile(twin.step)
-    for _ in range(4):
-        data = rng.standard_normal((3, SIZES[0]))
-        x1, x2 = mg.Tensor(data, requires_grad=True), mg.Tensor(data, requires_grad=True)
-        assert_same(eager.step(x1), compiled(x2))
-        assert np.array_equal(x1.grad.data, x2.grad.data)
-        assert_same_state(eager, twin)
+    data = np.random.default_rng(5).standard_normal((4, 3, SIZES[0]))
+    compiled = run_side_by_side(
+        make_step, lambda: [(mg.Tensor(d, requires_grad=True),) for d in data],
+        check=same_input_gradients)
     assert compiled.replays == 2
 
 
@@ -312,6 +318,7 @@ def test_binary_cross_entropy_targets_are_checked_on_every_call():
             compiled(x, np.array([[0.5] * 4, [2.0] * 4]))
 
 
+@pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # log 0, 0/0
 def test_the_zero_gradient_guard_looks_again_on_every_replay():
     # d/dx where(x > 0, log(x), 0) at x = 0: the unselected branch's 0 meets 1/x = inf; the
     # engine keeps it 0 (keep_zero). The traced calls have no 0, a replayed one does.
@@ -322,17 +329,16 @@ def test_the_zero_gradient_guard_looks_again_on_every_replay():
             return y
         return step
 
-    def calls():
-        return [(mg.Tensor(v, requires_grad=True),) for v in
-                ([1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [0.0, 2.0])]
+    last = []
 
-    eager, twin = Twin(make_step), Twin(make_step)
-    compiled = mg.compile(twin.step)
-    for (a,), (b,) in zip(calls(), calls(), strict=True):
-        assert_same(eager.step(a), compiled(b))
-        assert np.array_equal(a.grad.data, b.grad.data)
+    def calls():
+        last.append(mg.Tensor([0.0, 2.0], requires_grad=True))
+        return [(mg.Tensor(v, requires_grad=True),) for v in
+                ([1.0, 2.0], [3.0, 4.0], [5.0, 6.0])] + [(last[-1],)]
+
+    compiled = run_side_by_side(make_step, calls, check=same_input_gradients)
     assert compiled.replays == 2
-    assert b.grad.data.tolist() == [0.0, 0.5]
+    assert last[-1].grad.data.tolist() == [0.0, 0.5]
 
 
 def test_sigmoid_stays_finite_at_plus_minus_1000_in_a_replay():
@@ -343,17 +349,17 @@ def test_sigmoid_stays_finite_at_plus_minus_1000_in_a_replay():
             return s
         return step
 
-    def calls():
-        values = [np.zeros(4), np.ones(4), np.array([-1e3, 1e3, -800.0, 0.0])]
-        return [(mg.Tensor(v, requires_grad=True),) for v in values]
+    last = []
 
-    eager, twin = Twin(make_step), Twin(make_step)
-    compiled = mg.compile(twin.step)
-    for (a,), (b,) in zip(calls(), calls(), strict=True):
-        assert_same(eager.step(a), compiled(b))
-        assert np.array_equal(a.grad.data, b.grad.data)
+    def calls():
+        last.append(mg.Tensor([-1e3, 1e3, -800.0, 0.0], requires_grad=True))
+        return [(mg.Tensor(np.zeros(4), requires_grad=True),),
+                (mg.Tensor(np.ones(4), requires_grad=True),), (last[-1],)]
+
+    compiled = run_side_by_side(make_step, calls, check=same_input_gradients)
     assert compiled.replays == 1
-    assert np.isfinite(b.grad.data).all() and b.grad.data[0] == 0.0 and b.grad.data[1] == 0.0
+    gradient = last[-1].grad.data
+    assert np.isfinite(gradient).all() and gradient[0] == 0.0 and gradient[1] == 0.0
 
 
 def test_powers_detach_and_constant_reads_replay():
@@ -381,22 +387,28 @@ def test_powers_detach_and_constant_reads_replay():
 
 def test_reading_a_tensor_from_outside_runs_eagerly():
     threshold = mg.Tensor(0.5)  # the user may change it between calls
-
-    def make_step(model, opt):
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            if float(threshold) > 0.0:
-                loss = loss * 2.0
-            loss.backward()
-            opt.step()
-            return loss
-        return step
-
+    make_step = _twist_step(lambda loss, *_: loss * 2.0 if float(threshold) > 0.0 else loss)
     rng = np.random.default_rng(17)
     with pytest.warns(mg.CompileWarning, match="reads the value of a tensor from outside"):
         compiled = run_side_by_side(make_step, [batch(rng, 4) for _ in range(4)])
     assert compiled.replays == 0
+    # strict: the second call, whose trace shows it, raises (and so does every later one)
+    twin = Twin(make_step)
+    strict = mg.compile(twin.step, strict=True)
+    strict(*batch(rng, 4))
+    for _ in range(2):
+        with pytest.raises(mg.CompileError, match=r"cannot be replayed: two calls with the "
+                           r"same signature differ: t\.item\(\) .* reads the value of a tensor "
+                           r"from outside"):
+            strict(*batch(rng, 4))
+
+
+def test_strict_compile_refuses_arguments_it_cannot_sign():
+    twin = Twin(standard_step)
+    strict = mg.compile(twin.step, strict=True)
+    x, y = batch(np.random.default_rng(19), 3)
+    with pytest.raises(mg.CompileError, match="an argument is neither a Tensor, an array nor"):
+        strict(x.tolist(), y)
 
 
 def test_an_exponent_from_the_arguments_is_read_and_runs_eagerly():
@@ -505,6 +517,7 @@ def test_strict_compile_raises_where_a_trace_cannot_replay(case):
         compiled(x, y)
 
 
+@pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # log 0, 0/0
 def test_anomaly_mode_runs_eagerly_and_still_detects_nan():
     def make_step(model, opt):
         def step(x):

@@ -209,11 +209,15 @@ class CompiledFunction:
             self._cache.popitem(last=False)
 
     def _run_eagerly(self, key: tuple, environment: list[Any], reason: str | None) -> None:
-        self._remember(key, _Entry(environment, eager=True))
         self._run_eagerly_warning(reason, 5)
+        self._remember(key, _Entry(environment, eager=True))
 
     def _run_eagerly_warning(self, reason: str | None, stacklevel: int) -> None:
-        """One warning per compiled function (``stacklevel`` reaches the caller's line)."""
+        """One warning per compiled function (``stacklevel`` reaches the caller's line); with
+        ``strict``, a CompileError instead, on every such call."""
+        if self.strict:
+            raise CompileError(f"compile(strict=True): {self._label} cannot be replayed: "
+                               f"{reason}")
         if not self._warned:
             self._warned = True
             warnings.warn(
