@@ -110,7 +110,14 @@ class Services:
         if node.primitive.keeps_zero:
             grad = self.keep_zero(g, grad)
         if grad.shape != like.shape:
-            grad = self.unbroadcast(grad, like.shape)
+            try:
+                grad = self.unbroadcast(grad, like.shape)
+            except ValueError:
+                raise ValueError(
+                    f"'{node.primitive.name}': the derivative rule for input {argnum} returned "
+                    f"shape {tuple(grad.shape)}, which does not sum down to the input's shape "
+                    f"{tuple(like.shape)}"
+                ) from None
         if grad.dtype != like.dtype:
             grad = self.cast(grad, like.dtype)
         if self.anomaly:

@@ -102,3 +102,15 @@ def test_dim_and_keepdim_are_accepted_where_axis_and_keepdims_are():
     np.testing.assert_array_equal(t.max(dim=-1).data, [2.0, 5.0])
     with pytest.raises(TypeError, match="pass axis= or dim=, not both"):
         t.sum(axis=0, dim=0)
+
+
+def test_maximum_and_max_share_the_gradient_at_ties():
+    """Central differences at a tie measure the mean of the one-sided slopes: ½ each."""
+    a, b = mg.Tensor([2.0, 1.0], requires_grad=True), mg.Tensor([2.0, 3.0], requires_grad=True)
+    mg.maximum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [0.5, 0.0])
+    np.testing.assert_array_equal(b.grad.data, [0.5, 1.0])
+    x = mg.Tensor([[3.0, 3.0, 1.0], [0.0, 5.0, 5.0]], requires_grad=True)
+    mg.max(x, axis=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
+    mg.gradcheck(lambda t: mg.maximum(t, mg.Tensor([2.0])), [np.array([2.0])])

@@ -91,6 +91,7 @@ NOT_DIFFERENTIABLE = {
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",  # bool results
     "tensor", "Tensor",  # constructors
     "grad", "gradcheck", "gradgradcheck",  # the machinery itself (tested on its own)
+    "custom_op", "to_dot",  # an op factory and a drawing (tests/test_custom_op.py, …visualize)
     "is_grad_enabled", "is_anomaly_enabled", "get_default_dtype", "set_default_dtype",
 }
 EPS = {"astype": 2.0 ** -7}
