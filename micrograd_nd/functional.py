@@ -735,25 +735,28 @@ def kl_div(
     input: ArrayLike, target: ArrayLike, reduction: str = "mean", log_target: bool = False
 ) -> Tensor:
     """KL(target ‖ q) terms with ``input`` = ln q: target·(ln target − input) elementwise
-    (0 where target = 0); with ``log_target`` the target is ln p: e^target·(target − input).
+    (0 where target = 0, whatever the input); with ``log_target`` the target is ln p:
+    e^target·(target − input).
 
     ``reduction='batchmean'`` (sum / batch size) is the true KL divergence per sample;
     ``'mean'`` (the default, as in PyTorch) divides by the number of elements instead.
     """
     x, target = _as_float(input), _as_float(target)
     _same_shape("kl_div", x, target)
+    data = target.data
+    if not log_target and data.size and not np.all(data >= 0):
+        raise ValueError(
+            f"kl_div: target probabilities must be ≥ 0 (and not NaN), got values in "
+            f"[{np.min(data)}, {np.max(data)}]; pass log_target=True for log-probabilities"
+        )
+    # A class the target gives probability 0 adds exactly 0 (0·ln 0 = 0), even where the
+    # input is −∞ (PyTorch gives 0·∞ = NaN there): both factors are replaced there.
+    impossible = data == (-np.inf if log_target else 0.0)
+    x = where(impossible, 0.0, x)
     if log_target:
-        terms = exp(target) * (target - x)
+        terms = exp(target) * (where(impossible, 0.0, target) - x)
     else:
-        data = target.data
-        if data.size and not np.all(data >= 0):
-            raise ValueError(
-                f"kl_div: target probabilities must be ≥ 0 (and not NaN), got values in "
-                f"[{np.min(data)}, {np.max(data)}]; pass log_target=True for log-probabilities"
-            )
-        zero = data == 0
-        entropy_terms = where(zero, 0.0, target * log(where(zero, 1.0, target)))  # 0·ln 0 = 0
-        terms = entropy_terms - target * x
+        terms = target * (log(where(impossible, 1.0, target)) - x)
     if reduction == "batchmean" and x.ndim == 0:
         reduction = "sum"  # a single element is a batch of one
     return _reduce(terms, reduction, "kl_div", KL_REDUCTIONS)
@@ -948,9 +951,9 @@ def cross_entropy(
     if smoothing > 0.0:
         probabilities = probabilities * (1.0 - smoothing) + smoothing / num_classes
     log_probs = log_softmax(logits, axis=-1)
+    if not np.all(np.isfinite(log_probs.data)):  # a class of probability 0 adds 0, not 0·(−∞)
+        log_probs = where(probabilities.data == 0, 0.0, log_probs)
     terms = probabilities * log_probs
-    if not np.all(np.isfinite(log_probs.data)):  # 0·(−∞): a class of probability 0 adds 0
-        terms = where(probabilities.data == 0, 0.0, terms)
     if class_weight is not None:
         terms = terms * class_weight
     return _reduce(-sum(terms, axis=-1), reduction, op)
