@@ -466,6 +466,28 @@ def _reduced_count(x: Tensor, axis: Any) -> int:
     return math.prod(x.shape[a] for a in axes)
 
 
+def _variance(op: str, input: ArrayLike, dim: Any, correction: Any, keepdim: Any,
+              unbiased: bool | None, axis: Any, keepdims: Any) -> Tensor:
+    x = _as_float(input)
+    axis = _check_axis(op, x, _alias(op, ("dim", "axis"), (dim, axis), None))
+    keep = bool(_alias(op, ("keepdim", "keepdims"), (keepdim, keepdims), False))
+    if unbiased is not None and correction is not _UNSET:
+        raise TypeError(f"{op}: pass correction= or unbiased=, not both")
+    if unbiased is not None:
+        correction = 1.0 if unbiased else 0.0
+    correction = check_real(op, "correction", 1.0 if correction is _UNSET else correction,
+                            low=0.0)
+    count = _reduced_count(x, axis)
+    if count - correction <= 0:
+        raise ValueError(
+            f"{op}: correction={correction:g} leaves no degrees of freedom for {count} "
+            f"element(s) per reduction (tensor shape {x.shape}, dim={axis}); use "
+            "correction=0 for the population value"
+        )
+    centred = x - mean(x, axis=axis, keepdims=True)
+    return sum(centred * centred, axis=axis, keepdims=keep) * (1.0 / (count - correction))
+
+
 def var(
     input: ArrayLike,
     dim: Any = _UNSET,
@@ -482,24 +504,7 @@ def var(
     ``unbiased=True/False`` is PyTorch's older spelling of 1/0. n − correction ≤ 0 raises
     (there is no estimate: NumPy and PyTorch return inf or NaN with a warning).
     """
-    x = _as_float(input)
-    axis = _check_axis("var", x, _alias("var", ("dim", "axis"), (dim, axis), None))
-    keep = bool(_alias("var", ("keepdim", "keepdims"), (keepdim, keepdims), False))
-    if unbiased is not None and correction is not _UNSET:
-        raise TypeError("var: pass correction= or unbiased=, not both")
-    if unbiased is not None:
-        correction = 1.0 if unbiased else 0.0
-    correction = check_real("var", "correction", 1.0 if correction is _UNSET else correction,
-                             low=0.0)
-    count = _reduced_count(x, axis)
-    if count - correction <= 0:
-        raise ValueError(
-            f"var: correction={correction:g} leaves no degrees of freedom for {count} "
-            f"element(s) per reduction (tensor shape {x.shape}, dim={axis}); use "
-            "correction=0 for the population variance"
-        )
-    centred = x - mean(x, axis=axis, keepdims=True)
-    return sum(centred * centred, axis=axis, keepdims=keep) * (1.0 / (count - correction))
+    return _variance("var", input, dim, correction, keepdim, unbiased, axis, keepdims)
 
 
 def std(
@@ -514,8 +519,7 @@ def std(
 ) -> Tensor:
     """√var (same arguments as :func:`var`). Its gradient is NaN where the variance is 0
     (√ is not differentiable at 0), as in PyTorch."""
-    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased,
-                    axis=axis, keepdims=keepdims))
+    return sqrt(_variance("std", input, dim, correction, keepdim, unbiased, axis, keepdims))
 
 
 def _arg_extreme(op: str, reducer: Any, input: ArrayLike, dim: Any, keepdim: Any, axis: Any,
