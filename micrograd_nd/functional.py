@@ -522,8 +522,8 @@ def std(
     return sqrt(_variance("std", input, dim, correction, keepdim, unbiased, axis, keepdims))
 
 
-def _arg_extreme(op: str, reducer: Any, input: ArrayLike, dim: Any, keepdim: Any, axis: Any,
-                 keepdims: Any) -> Tensor:
+def _arg_extreme(op: str, extreme: str, reducer: Any, input: ArrayLike, dim: Any, keepdim: Any,
+                 axis: Any, keepdims: Any) -> Tensor:
     x = _operand(input)
     axis = _alias(op, ("dim", "axis"), (dim, axis), None)
     if axis is not None and not isinstance(axis, (int, np.integer)):
@@ -531,7 +531,7 @@ def _arg_extreme(op: str, reducer: Any, input: ArrayLike, dim: Any, keepdim: Any
     axis = _check_axis(op, x, axis)
     keep = bool(_alias(op, ("keepdim", "keepdims"), (keepdim, keepdims), False))
     if x.size == 0:
-        raise ValueError(f"{op}: zero-size tensor of shape {x.shape} has no extreme element")
+        raise ValueError(f"{op}: zero-size tensor of shape {x.shape} has no {extreme}")
     indices = reducer(x.data, axis=axis, keepdims=keep)
     return Tensor._wrap(np.asarray(indices, dtype=np.int64))
 
@@ -543,13 +543,13 @@ def argmax(input: ArrayLike, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: 
     An int64 tensor, not differentiable. NaN counts as the maximum (NumPy's and PyTorch's
     rule).
     """
-    return _arg_extreme("argmax", np.argmax, input, dim, keepdim, axis, keepdims)
+    return _arg_extreme("argmax", "maximum", np.argmax, input, dim, keepdim, axis, keepdims)
 
 
 def argmin(input: ArrayLike, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET,
            keepdims: Any = _UNSET) -> Tensor:
     """Index of the (first) minimum along ``dim`` (see :func:`argmax`; NaN counts as minimum)."""
-    return _arg_extreme("argmin", np.argmin, input, dim, keepdim, axis, keepdims)
+    return _arg_extreme("argmin", "minimum", np.argmin, input, dim, keepdim, axis, keepdims)
 
 
 def _dims(op: str, dims: Any, ndim: int) -> tuple[int, ...]:
