@@ -460,7 +460,7 @@ clamp = clip
 
 
 def _reduced_count(x: Tensor, axis: Any) -> int:
-    if axis is None:
+    if axis is None or x.ndim == 0:  # a 0-d tensor accepts axis 0: its single element
         return x.size
     axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
     return math.prod(x.shape[a] for a in axes)
