@@ -754,9 +754,10 @@ def kl_div(
             f"[{np.min(data)}, {np.max(data)}]; pass log_target=True for log-probabilities"
         )
     # A class the target gives probability 0 adds exactly 0 (0·ln 0 = 0), even where the
-    # input is −∞ (PyTorch gives 0·∞ = NaN there): both factors are replaced there.
+    # input is −∞ (PyTorch gives 0·∞ = NaN there): both factors are replaced there. A NaN
+    # input still gives NaN.
     impossible = data == (-np.inf if log_target else 0.0)
-    x = where(impossible, 0.0, x)
+    x = where(impossible & (x.data == -np.inf), 0.0, x)
     if log_target:
         terms = exp(target) * (where(impossible, 0.0, target) - x)
     else:
@@ -955,8 +956,9 @@ def cross_entropy(
     if smoothing > 0.0:
         probabilities = probabilities * (1.0 - smoothing) + smoothing / num_classes
     log_probs = log_softmax(logits, axis=-1)
-    if not np.all(np.isfinite(log_probs.data)):  # a class of probability 0 adds 0, not 0·(−∞)
-        log_probs = where(probabilities.data == 0, 0.0, log_probs)
+    impossible = (probabilities.data == 0) & (log_probs.data == -np.inf)
+    if impossible.any():  # a class of probability 0 adds 0, not 0·(−∞) = NaN
+        log_probs = where(impossible, 0.0, log_probs)
     terms = probabilities * log_probs
     if class_weight is not None:
         terms = terms * class_weight

@@ -413,3 +413,13 @@ def test_l2_penalty_still_accepts_model_parameters():
     value = mg.l2_penalty(model.parameters(), 0.5)
     expected = 0.25 * sum(float(np.sum(p.data**2)) for p in model.parameters())
     np.testing.assert_allclose(value.item(), expected, rtol=1e-14)
+
+
+def test_nan_inputs_are_not_hidden_by_the_zero_probability_rules():
+    log_q = np.array([[0.0, np.nan]])
+    assert np.isnan(F.kl_div(log_q, np.array([[1.0, 0.0]]), reduction="sum").item())
+    assert np.isnan(F.kl_div(log_q, np.array([[0.0, -np.inf]]), reduction="sum",
+                             log_target=True).item())
+    logits = np.array([[0.0, np.nan, -np.inf]])
+    assert np.isnan(F.cross_entropy(logits, np.array([[1.0, 0.0, 0.0]])).item())
+    assert np.isnan(F.cross_entropy(logits, np.array([0])).item())
