@@ -26,17 +26,16 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import get_default_dtype
+from ._arrays import get_default_dtype, normalize_axis
 from ._checks import check_choice, check_int, check_real
 from ._rng import RNGLike, as_generator
-from .tensor import (
-    ArrayLike,
-    Tensor,
-    _check_axis,
-    _operand,
+from .ops import (
     astype,
+    clip,
     exp,
+    expm1,
     log,
+    log1p,
     maximum,
     mean,
     reshape,
@@ -45,6 +44,7 @@ from .tensor import (
     tanh,
     where,
 )
+from .tensor import ArrayLike, Tensor, as_tensor
 
 __all__ = [
     "argmax",
@@ -77,10 +77,8 @@ __all__ = [
     "softmax",
     "softplus",
     "square_loss",
-    "squeeze",
     "std",
     "tanh",
-    "unsqueeze",
     "var",
 ]
 
@@ -108,11 +106,15 @@ def _alias(op: str, names: tuple[str, str], values: tuple[Any, Any], default: An
     return given[0] if given else default
 
 
-def _as_float(x: ArrayLike) -> Tensor:
+def _as_float(x: ArrayLike, op: str) -> Tensor:
     """``x`` as a Tensor of a floating dtype: integer and bool inputs take the default dtype
     (so ``softmax`` of a uint8 tensor does not compute −x in wrapping uint8 arithmetic)."""
-    x = _operand(x)
+    x = as_tensor(x, None, op)
     return x if x.dtype.kind == "f" else astype(x, get_default_dtype())
+
+
+def _check_axis(op: str, x: Tensor, axis: Any) -> Any:
+    return normalize_axis(op, axis, x.ndim)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,19 +122,19 @@ def _as_float(x: ArrayLike) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 def identity(input: ArrayLike) -> Tensor:
     """g(z) = z."""
-    return _operand(input)
+    return as_tensor(input, None, "identity")
 
 
 def relu(input: ArrayLike) -> Tensor:
     """g(z) = max(z, 0), with g′(z) = [z > 0] (seed 003; 0 at the kink); NaN stays NaN."""
-    x = _operand(input)
+    x = as_tensor(input, None, "relu")
     return where(x <= 0, 0.0, x)  # NaN <= 0 is False: the NaN itself is selected
 
 
 def leaky_relu(input: ArrayLike, negative_slope: float = 0.01) -> Tensor:
     """g(z) = z for z > 0, negative_slope·z otherwise (g′(0) = negative_slope, as PyTorch)."""
     slope = check_real("leaky_relu", "negative_slope", negative_slope)
-    x = _operand(input)
+    x = as_tensor(input, None, "leaky_relu")
     return where(x > 0, x, x * slope)
 
 
@@ -144,7 +146,7 @@ def sigmoid(input: ArrayLike) -> Tensor:
     gradients) at any z, and the value keeps full relative precision in both tails, down to
     where e^z itself underflows. NaN stays NaN (its comparisons are False, so −|z| is z).
     """
-    x = _as_float(input)
+    x = _as_float(input, "sigmoid")
     negative_part = x < 0
     exps = exp(where(negative_part, x, -x))  # e^{−|z|} ≤ 1
     return where(negative_part, exps, 1.0) / (1.0 + exps)
@@ -152,7 +154,7 @@ def sigmoid(input: ArrayLike) -> Tensor:
 
 def silu(input: ArrayLike) -> Tensor:
     """SiLU (swish): g(z) = z·σ(z)."""
-    x = _as_float(input)
+    x = _as_float(input, "silu")
     return x * sigmoid(x)
 
 
@@ -162,50 +164,28 @@ def _signed_parts(x: Tensor) -> tuple[Tensor, Tensor]:
     return where(negative_part, -x, x), where(negative_part, 0.0, x)
 
 
-def _log1p(y: Tensor) -> Tensor:
-    """ln(1 + y) to full relative precision for small |y| (finite y > −1).
-
-    Goldberg's identity ln(1+y) = ln(u)·y/(u−1) with u = fl(1+y): the rounding of u cancels
-    between ln u and u − 1. Where u rounds to 1, ln(1+y) = y to double precision.
-    """
-    u = 1.0 + y
-    step = u - 1.0
-    rounds_to_one = step == 0.0
-    return where(rounds_to_one, y, log(u) * (y / where(rounds_to_one, 1.0, step)))
-
-
 def _softplus(z: Tensor) -> Tensor:
     """ln(1 + e^z) = max(z, 0) + ln(1 + e^{−|z|}): never overflows, full precision for any z."""
     magnitude, positive_part = _signed_parts(z)
-    return positive_part + _log1p(exp(-magnitude))
+    return positive_part + log1p(exp(-magnitude))
 
 
 def softplus(input: ArrayLike, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """g(z) = (1/β)·ln(1 + e^{βz}), and g(z) = z where βz > threshold (PyTorch's switch)."""
     beta = check_real("softplus", "beta", beta, low=0.0, low_open=True)
     threshold = check_real("softplus", "threshold", threshold)
-    x = _as_float(input)
+    x = _as_float(input, "softplus")
     scaled = x * beta
     return where(scaled > threshold, x, _softplus(scaled) / beta)
 
 
-def _expm1_nonpositive(z: Tensor) -> Tensor:
-    """e^z − 1 to full relative precision for z ≤ 0, as 2t/(1 − t) with t = tanh(z/2).
-
-    (2t/(1−t) = e^z − 1 exactly; for z ≤ 0, 1 − t lies in [1, 2), so nothing cancels, and
-    z → −∞ gives −1 without overflow.)
-    """
-    t = tanh(z * 0.5)
-    return (2.0 * t) / (1.0 - t)
-
-
 def elu(input: ArrayLike, alpha: float = 1.0) -> Tensor:
-    """g(z) = z for z > 0, α·(e^z − 1) otherwise (e^z − 1 computed without cancellation)."""
+    """g(z) = z for z > 0, α·(e^z − 1) otherwise (e^z − 1 by the expm1 primitive)."""
     alpha = check_real("elu", "alpha", alpha)
-    x = _as_float(input)
+    x = _as_float(input, "elu")
     positive = x > 0
     nonpositive_part = where(positive, 0.0, x)  # e^x is never taken of a large positive x
-    return where(positive, x, alpha * _expm1_nonpositive(nonpositive_part))
+    return where(positive, x, alpha * expm1(nonpositive_part))
 
 
 _GELU_TANH_SCALE = math.sqrt(2.0 / math.pi)
@@ -219,7 +199,7 @@ def gelu(input: ArrayLike, approximate: str = "none") -> Tensor:
     ``NotImplementedError`` until then (no approximation is passed off as the exact form).
     """
     _check_gelu_approximate(approximate)
-    x = _as_float(input)
+    x = _as_float(input, "gelu")
     inner = _GELU_TANH_SCALE * (x + 0.044715 * (x * x * x))
     return 0.5 * x * (1.0 + tanh(inner))
 
@@ -267,7 +247,7 @@ def logsumexp(
     (softmax) exact while every exponent is ≤ 0. Over no elements the sum is 0 and the result
     −∞, as in NumPy and PyTorch.
     """
-    x = _as_float(input)
+    x = _as_float(input, "logsumexp")
     axis = _softmax_axis("logsumexp", x, dim, axis)
     keep = bool(_alias("logsumexp", ("keepdim", "keepdims"), (keepdim, keepdims), False))
     if x.size == 0:  # the sum over no elements is 0: connected to x, no log(0) warning
@@ -288,7 +268,7 @@ def log_softmax(input: ArrayLike, dim: Any = _UNSET, *, axis: Any = _UNSET) -> T
     Subtracting the shift first keeps full precision in float32 (x − m is exact near the
     maximum; x − logsumexp(x) would round logsumexp at the scale of x).
     """
-    x = _as_float(input)
+    x = _as_float(input, "log_softmax")
     axis = _softmax_axis("log_softmax", x, dim, axis)
     if x.size == 0:
         return x + 0.0
@@ -302,7 +282,7 @@ def softmax(input: ArrayLike, dim: Any = _UNSET, *, axis: Any = _UNSET) -> Tenso
     Computed directly (not as exp(log_softmax)), so two equal logits of 1000 give exactly 0.5
     in float32 too: every result is within a few ulps.
     """
-    x = _as_float(input)
+    x = _as_float(input, "softmax")
     axis = _softmax_axis("softmax", x, dim, axis)
     if x.size == 0:
         return x + 0.0
@@ -324,7 +304,7 @@ def dropout(
     multiplies by 0: zeros for finite inputs (NaN and ±∞ stay NaN, as in PyTorch).
     """
     p = check_real("dropout", "p", p, low=0.0, high=1.0)
-    x = _as_float(input)
+    x = _as_float(input, "dropout")
     if not training or p == 0.0:
         return x
     if p == 1.0:
@@ -339,13 +319,6 @@ def _normalize(x: Tensor, axes: tuple[int, ...], eps: float) -> tuple[Tensor, Te
     centred = x - centre
     variance = mean(centred * centred, axis=axes, keepdims=True)
     return centred / sqrt(variance + eps), centre, variance
-
-
-def _assign(tensor: Tensor, values: np.ndarray) -> None:
-    """Write ``values`` into ``tensor``'s array in place, bumping its version (see Tensor.data)."""
-    data = tensor.data
-    data[...] = values
-    tensor.data = data
 
 
 def batch_norm(
@@ -366,7 +339,7 @@ def batch_norm(
     running + momentum·batch, with the *unbiased* variance (σ²·n/(n − 1), n = N·L) for
     ``running_var``. Otherwise μ and σ² are the running statistics.
     """
-    x = _as_float(input)
+    x = _as_float(input, "batch_norm")
     momentum = check_real("batch_norm", "momentum", momentum, low=0.0, high=1.0)
     eps = check_real("batch_norm", "eps", eps, low=0.0)
     if x.ndim not in (2, 3):
@@ -394,17 +367,18 @@ def batch_norm(
         normalized, centre, variance = _normalize(x, axes, eps)
         if training and running_mean is not None and running_var is not None:
             unbiased = variance.data.reshape(channels) * (count / (count - 1))
-            _assign(running_mean,
-                    (1 - momentum) * running_mean.data + momentum * centre.data.reshape(channels))
-            _assign(running_var, (1 - momentum) * running_var.data + momentum * unbiased)
+            # In place, like PyTorch: a graph that saved the statistics sees the new version.
+            running_mean[...] = ((1 - momentum) * running_mean.data
+                                 + momentum * centre.data.reshape(channels))
+            running_var[...] = (1 - momentum) * running_var.data + momentum * unbiased
     else:
         centre = reshape(running_mean, stat_shape)
         variance = reshape(running_var, stat_shape)
         normalized = (x - centre) / sqrt(variance + eps)
     if weight is not None:
-        normalized = normalized * reshape(_operand(weight), stat_shape)
+        normalized = normalized * reshape(as_tensor(weight, None, "batch_norm"), stat_shape)
     if bias is not None:
-        normalized = normalized + reshape(_operand(bias), stat_shape)
+        normalized = normalized + reshape(as_tensor(bias, None, "batch_norm"), stat_shape)
     return normalized
 
 
@@ -427,7 +401,7 @@ def layer_norm(
     ``normalized_shape`` axes of each sample (γ, β of shape ``normalized_shape``)."""
     shape = _shape_tuple("layer_norm", "normalized_shape", normalized_shape)
     eps = check_real("layer_norm", "eps", eps, low=0.0)
-    x = _as_float(input)
+    x = _as_float(input, "layer_norm")
     if not shape or x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
         raise ValueError(
             f"layer_norm: input of shape {x.shape} does not end with normalized_shape {shape}"
@@ -443,19 +417,7 @@ def layer_norm(
 # ---------------------------------------------------------------------------------------------
 # Tensor helpers (also bound as Tensor methods).
 # ---------------------------------------------------------------------------------------------
-def clip(input: ArrayLike, min: ArrayLike | None = None, max: ArrayLike | None = None) -> Tensor:
-    """min(max(x, lo), hi) elementwise; the gradient is 1 where lo ≤ x ≤ hi (ends included,
-    as PyTorch's ``clamp``) and 0 outside. NaN stays NaN; with lo > hi every element is hi."""
-    if min is None and max is None:
-        raise ValueError("clip: pass min=, max= or both (at least one must not be None)")
-    x = _operand(input)
-    if min is not None:
-        x = where(x < min, min, x)
-    if max is not None:
-        x = where(x > max, max, x)
-    return x
-
-
+# clip (PyTorch's clamp) is the core's op: gradient 1 where min ≤ x ≤ max, NaN stays NaN.
 clamp = clip
 
 
@@ -468,7 +430,7 @@ def _reduced_count(x: Tensor, axis: Any) -> int:
 
 def _variance(op: str, input: ArrayLike, dim: Any, correction: Any, keepdim: Any,
               unbiased: bool | None, axis: Any, keepdims: Any) -> Tensor:
-    x = _as_float(input)
+    x = _as_float(input, op)
     axis = _check_axis(op, x, _alias(op, ("dim", "axis"), (dim, axis), None))
     keep = bool(_alias(op, ("keepdim", "keepdims"), (keepdim, keepdims), False))
     if unbiased is not None and correction is not _UNSET:
@@ -524,7 +486,7 @@ def std(
 
 def _arg_extreme(op: str, extreme: str, reducer: Any, input: ArrayLike, dim: Any, keepdim: Any,
                  axis: Any, keepdims: Any) -> Tensor:
-    x = _operand(input)
+    x = as_tensor(input, None, op)
     axis = _alias(op, ("dim", "axis"), (dim, axis), None)
     if axis is not None and not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{op}: dim must be an int or None, got {type(axis).__name__}")
@@ -533,7 +495,7 @@ def _arg_extreme(op: str, extreme: str, reducer: Any, input: ArrayLike, dim: Any
     if x.size == 0:
         raise ValueError(f"{op}: zero-size tensor of shape {x.shape} has no {extreme}")
     indices = reducer(x.data, axis=axis, keepdims=keep)
-    return Tensor._wrap(np.asarray(indices, dtype=np.int64))
+    return Tensor(np.asarray(indices, dtype=np.int64), copy=False)
 
 
 def argmax(input: ArrayLike, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET,
@@ -552,49 +514,24 @@ def argmin(input: ArrayLike, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: 
     return _arg_extreme("argmin", "minimum", np.argmin, input, dim, keepdim, axis, keepdims)
 
 
-def _dims(op: str, dims: Any, ndim: int) -> tuple[int, ...]:
-    """``dims`` (an int or a sequence) as non-negative axes of an ``ndim``-d tensor."""
-    listed = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
-    result = []
-    for d in listed:
+def _flatten_bounds(start_dim: Any, end_dim: Any, ndim: int) -> tuple[int, int]:
+    """``start_dim`` and ``end_dim`` as axes of an ``ndim``-d tensor (they may be equal)."""
+    bounds = []
+    for name, d in (("start_dim", start_dim), ("end_dim", end_dim)):
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
-            raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dims!r}")
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise ValueError(f"{op}: dim {d} is out of range for a {ndim}-d tensor")
-        result.append(int(d) % max(ndim, 1))
-    return tuple(result)
-
-
-def squeeze(input: ArrayLike, dim: Any = _UNSET, *, axis: Any = _UNSET) -> Tensor:
-    """Drop axes of size 1: all of them, or those in ``dim`` (an axis in ``dim`` whose size is
-    not 1 is left alone, as in PyTorch)."""
-    x = _operand(input)
-    chosen = _alias("squeeze", ("dim", "axis"), (dim, axis), None)
-    axes = set(range(x.ndim) if chosen is None else _dims("squeeze", chosen, x.ndim))
-    shape = tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1))
-    return reshape(x, shape)
-
-
-def unsqueeze(input: ArrayLike, dim: int) -> Tensor:
-    """Insert an axis of size 1 at position ``dim`` (−ndim − 1 ≤ dim ≤ ndim)."""
-    x = _operand(input)
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"unsqueeze: dim must be an int, got {type(dim).__name__}")
-    if not -x.ndim - 1 <= dim <= x.ndim:
-        raise ValueError(
-            f"unsqueeze: dim {dim} is out of range for a tensor of shape {x.shape} "
-            f"(expected {-x.ndim - 1} ≤ dim ≤ {x.ndim})"
-        )
-    position = int(dim) % (x.ndim + 1)
-    return reshape(x, x.shape[:position] + (1,) + x.shape[position:])
+            raise TypeError(f"flatten: {name} must be an int, got {type(d).__name__}")
+        if not -ndim <= d < ndim:
+            raise ValueError(f"flatten: {name} {d} is out of range for a {ndim}-d tensor")
+        bounds.append(int(d) % ndim)
+    return bounds[0], bounds[1]
 
 
 def flatten(input: ArrayLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge axes ``start_dim`` … ``end_dim`` (inclusive) into one; a 0-d tensor becomes (1,)."""
-    x = _operand(input)
+    x = as_tensor(input, None, "flatten")
     if x.ndim == 0:
         return reshape(x, (1,))
-    start, end = _dims("flatten", (start_dim, end_dim), x.ndim)
+    start, end = _flatten_bounds(start_dim, end_dim, x.ndim)
     if start > end:
         raise ValueError(
             f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a tensor of "
@@ -620,6 +557,13 @@ def _reduce(losses: Tensor, reduction: str, op: str,
             "has no value; use reduction='sum' (0) or check the batch"
         )
     return mean(losses) if reduction == "mean" else sum(losses) * (1.0 / losses.shape[0])
+
+
+def _loss_operands(op: str, input: ArrayLike, target: ArrayLike) -> tuple[Tensor, Tensor]:
+    """Input and target as tensors of the same shape."""
+    input, target = as_tensor(input, None, op), as_tensor(target, None, op)
+    _same_shape(op, input, target)
+    return input, target
 
 
 def _same_shape(op: str, prediction: Tensor, target: Tensor) -> None:
@@ -656,7 +600,7 @@ def _elementwise_weight(op: str, name: str, weight: ArrayLike, shape: tuple[int,
                         ) -> Tensor:
     """``weight`` as a tensor that broadcasts to the loss ``shape`` without changing it."""
     _not_a_reduction(op, name, weight)
-    weight = _as_float(weight)
+    weight = _as_float(weight, op)
     try:
         fits = np.broadcast_shapes(weight.shape, shape) == shape
     except ValueError:
@@ -679,16 +623,14 @@ def _abs(difference: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 def mse_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
     """Mean squared error: mean over every element of (input − target)²."""
-    input, target = _operand(input), _operand(target)
-    _same_shape("mse_loss", input, target)
+    input, target = _loss_operands("mse_loss", input, target)
     difference = input - target
     return _reduce(difference * difference, reduction, "mse_loss")
 
 
 def square_loss(input: ArrayLike, target: ArrayLike, reduction: str = "sum") -> Tensor:
     """Seed 001 eq. (3): cost = Σ_k ½ (label_k − y_k)² per sample, summed over samples (004)."""
-    input, target = _operand(input), _operand(target)
-    _same_shape("square_loss", input, target)
+    input, target = _loss_operands("square_loss", input, target)
     difference = target - input
     return _reduce(_per_sample(0.5 * (difference * difference)), reduction, "square_loss")
 
@@ -696,8 +638,7 @@ def square_loss(input: ArrayLike, target: ArrayLike, reduction: str = "sum") -> 
 def l1_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
     """Mean absolute error: mean |input − target|; the gradient is sign(input − target),
     0 where they are equal."""
-    input, target = _operand(input), _operand(target)
-    _same_shape("l1_loss", input, target)
+    input, target = _loss_operands("l1_loss", input, target)
     return _reduce(_abs(input - target), reduction, "l1_loss")
 
 
@@ -714,8 +655,7 @@ def huber_loss(
 ) -> Tensor:
     """Huber loss of d = input − target: ½d² for |d| < δ, δ(|d| − ½δ) beyond (δ > 0)."""
     delta = check_real("huber_loss", "delta", delta, low=0.0, low_open=True)
-    input, target = _operand(input), _operand(target)
-    _same_shape("huber_loss", input, target)
+    input, target = _loss_operands("huber_loss", input, target)
     return _reduce(_huber(input - target, delta), reduction, "huber_loss")
 
 
@@ -725,8 +665,7 @@ def smooth_l1_loss(
     """Smooth L1 of d = input − target: ½d²/β for |d| < β, |d| − ½β beyond; the Huber loss
     divided by β (β = 0 is the L1 loss)."""
     beta = check_real("smooth_l1_loss", "beta", beta, low=0.0)
-    input, target = _operand(input), _operand(target)
-    _same_shape("smooth_l1_loss", input, target)
+    input, target = _loss_operands("smooth_l1_loss", input, target)
     difference = input - target
     losses = _abs(difference) if beta == 0.0 else _huber(difference, beta) / beta
     return _reduce(losses, reduction, "smooth_l1_loss")
@@ -745,7 +684,7 @@ def kl_div(
     ``reduction='batchmean'`` (sum / batch size) is the true KL divergence per sample;
     ``'mean'`` (the default, as in PyTorch) divides by the number of elements instead.
     """
-    x, target = _as_float(input), _as_float(target)
+    x, target = _as_float(input, "kl_div"), _as_float(target, "kl_div")
     _same_shape("kl_div", x, target)
     data = target.data
     if not log_target and data.size and not np.all(data >= 0):
@@ -820,7 +759,7 @@ def _class_weight(op: str, weight: ArrayLike | None, scores: Tensor) -> Tensor |
     if weight is None:
         return None
     _not_a_reduction(op, "weight", weight)
-    weight = _as_float(weight)
+    weight = _as_float(weight, op)
     if weight.shape != scores.shape[-1:]:
         raise ValueError(
             f"{op}: weight must have one entry per class, shape ({scores.shape[-1]},), got "
@@ -882,7 +821,7 @@ def nll_loss(
     """Negative log-likelihood of log-probabilities ``input`` (classes on the last axis):
     ℓ_n = −w_{y_n}·input[n, y_n], 0 for a target equal to ``ignore_index``; ``'mean'`` is
     Σ ℓ_n / Σ w_{y_n} over the counted targets."""
-    log_probs = _as_float(input)
+    log_probs = _as_float(input, "nll_loss")
     if log_probs.ndim == 0:
         raise ValueError("nll_loss: input needs a class axis, got a 0-d tensor")
     ignore_index = check_int("nll_loss", "ignore_index", ignore_index)
@@ -917,7 +856,7 @@ def cross_entropy(
     the number of samples.
     """
     op = "cross_entropy"
-    logits = _as_float(input)
+    logits = _as_float(input, "cross_entropy")
     if logits.ndim == 0:
         raise ValueError("cross_entropy: logits need a class axis, got a 0-d tensor")
     smoothing = check_real(op, "label_smoothing", label_smoothing, low=0.0, high=1.0)
@@ -950,7 +889,7 @@ def cross_entropy(
             f"cross_entropy: ignore_index={ignore_index} applies to integer class labels, "
             "not to probability targets"
         )
-    probabilities = _operand(target)
+    probabilities = as_tensor(target, None, op)
     _same_shape(op, logits, probabilities)
     _check_probability_rows(op, target_data)
     if smoothing > 0.0:
@@ -986,7 +925,7 @@ def binary_cross_entropy(
     """
     op = "binary_cross_entropy"
     eps = check_real(op, "eps", eps, low=0.0)
-    probabilities, target = _as_float(input), _operand(target)
+    probabilities, target = _as_float(input, op), as_tensor(target, None, op)
     _same_shape(op, probabilities, target)
     _check_unit_interval(op, "probabilities", probabilities)
     _check_unit_interval(op, "targets", target)
@@ -1012,7 +951,7 @@ def binary_cross_entropy_with_logits(
     term, ``weight`` each element.
     """
     op = "binary_cross_entropy_with_logits"
-    logits, target = _as_float(input), _operand(target)
+    logits, target = _as_float(input, op), as_tensor(target, None, op)
     _same_shape(op, logits, target)
     _check_unit_interval(op, "targets", target)
     magnitude, positive_part = _signed_parts(logits)
@@ -1058,4 +997,4 @@ def l2_penalty(parameters: Iterable[Tensor], weight: float) -> Tensor:
                 "the model's parameters (model.parameters())"
             )
         total = total + sum(parameter * parameter)
-    return _operand(total) * (0.5 * weight)
+    return as_tensor(total, None, "l2_penalty") * (0.5 * weight)

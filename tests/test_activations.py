@@ -303,6 +303,11 @@ def test_dim_and_axis_spellings():
     np.testing.assert_allclose(np.exp(nn.LogSoftmax(0)(x).data).sum(axis=0), [1, 1, 1])
 
 
-@pytest.mark.xfail(strict=True, reason="core: axis=-1 is refused on 0-d tensors (lead's fix)")
-def test_softmax_of_a_zero_dimensional_tensor_is_one():
-    assert F.softmax(Tensor(3.0)).item() == 1.0
+def test_softmax_family_of_a_zero_dimensional_tensor():
+    # a 0-d tensor has one implicit axis (PyTorch): softmax 1, log_softmax 0, logsumexp x
+    t = Tensor(3.0, requires_grad=True)
+    assert F.softmax(t).item() == 1.0
+    assert F.log_softmax(t, 0).item() == 0.0
+    result = F.logsumexp(t)
+    result.backward()
+    assert result.item() == 3.0 and t.grad.item() == 1.0

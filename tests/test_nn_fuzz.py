@@ -58,8 +58,6 @@ FUNCTIONS = {
     "var": lambda a, b: F.var(a, b),
     "std.correction": lambda a, b: F.std(X, correction=b),
     "argmax": lambda a, b: F.argmax(a, b),
-    "squeeze": lambda a, b: F.squeeze(a, b),
-    "unsqueeze": lambda a, b: F.unsqueeze(a, b),
     "flatten": lambda a, b: F.flatten(a, b),
     "nll_loss": lambda a, b: F.nll_loss(a, b),
     "cross_entropy.weight": lambda a, b: F.cross_entropy(X, np.array([0, 1]), weight=b),
