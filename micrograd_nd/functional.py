@@ -141,15 +141,18 @@ def leaky_relu(input: ArrayLike, negative_slope: float = 0.01) -> Tensor:
 def sigmoid(input: ArrayLike) -> Tensor:
     """g(z) = 1/(1+e^{−z}) (seed 001 eq. (2)); g′ = g(1−g) (eq. (12)) comes from the primitives.
 
-    Computed as n/(1 + e) with e = e^{−|z|} and n = 1 for z ≥ 0, n = e for z < 0 (that is
-    e^z/(1 + e^z)): the exponent is never positive, so nothing overflows (no warning, finite
-    gradients) at any z, and the value keeps full relative precision in both tails, down to
-    where e^z itself underflows. NaN stays NaN (its comparisons are False, so −|z| is z).
+    z is first floored at 1 − ln(dtype max) (≈ −708.8 in float64, −87.7 in float32), so e^{−z}
+    never overflows (no warning, finite gradients). Above the floor the value has full
+    relative precision; below it the true value is below the smallest normal number and the
+    result is the floor's (below the smallest normal number too), with gradient 0. The
+    gradient underflows to 0 (an absolute error below the smallest normal number) once
+    z < −354 in float64, z < −44 in float32. NaN stays NaN: the floor's condition
+    ``z < floor`` is False for it. (The exact two-branch form n/(1 + e^{−|z|}) needs a second
+    ``where`` on the hot path of every sigmoid network, which costs far more than this floor.)
     """
     x = _as_float(input, "sigmoid")
-    negative_part = x < 0
-    exps = exp(where(negative_part, x, -x))  # e^{−|z|} ≤ 1
-    return where(negative_part, exps, 1.0) / (1.0 + exps)
+    floor = 1.0 - float(np.log(np.finfo(x.dtype).max))
+    return 1.0 / (1.0 + exp(-where(x < floor, floor, x)))
 
 
 def silu(input: ArrayLike) -> Tensor:
