@@ -745,6 +745,10 @@ def _class_labels(op: str, scores: Tensor, labels: np.ndarray, ignore_index: int
             f"{op}: labels of shape {labels.shape} do not match logits of shape "
             f"{scores.shape} (expected {batch_shape}: one label per sample)"
         )
+    if labels.size:
+        low, high = labels.min(), labels.max()
+        if low >= 0 and high < num_classes and not low <= ignore_index <= high:
+            return labels, None  # the common case: every label valid, none ignored
     ignored = labels == ignore_index
     counted = labels[~ignored]
     if counted.size and (counted.min() < 0 or counted.max() >= num_classes):
@@ -771,11 +775,18 @@ def _class_weight(op: str, weight: ArrayLike | None, scores: Tensor) -> Tensor |
     return weight
 
 
-def _class_mask(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Boolean one-hot rows: Σ_k where(mask, v, 0)_k picks the labelled class, far cheaper to
-    differentiate than fancy indexing (whose adjoint is a scatter-add), and unlike a 0/1
-    multiply it leaves no 0·(−∞) = NaN for a −∞ score of another class."""
-    return np.arange(num_classes) == labels[..., None]
+def _pick_class(scores: Tensor, labels: np.ndarray) -> Tensor:
+    """scores[..., label] per sample, as Σ_k onehot_k·scores_k (far cheaper to differentiate
+    than fancy indexing, whose adjoint is a scatter-add).
+
+    Where a score is ±∞ the one-hot row is applied with ``where`` instead, so another class's
+    −∞ adds 0, not 0·(−∞) = NaN (both forms give the same value and gradient otherwise; the
+    multiply is the cheaper one).
+    """
+    one_hot = np.arange(scores.shape[-1]) == labels[..., None]
+    if np.isinf(scores.data).any():
+        return sum(where(one_hot, scores, 0.0), axis=-1)
+    return sum(scores * one_hot.astype(scores.dtype), axis=-1)
 
 
 def _reduce_class_losses(
@@ -834,7 +845,7 @@ def nll_loss(
         raise TypeError(f"nll_loss: target must be integer class labels, got dtype "
                         f"{target_data.dtype}")
     labels, counted = _class_labels("nll_loss", log_probs, target_data, ignore_index)
-    losses = -sum(where(_class_mask(labels, log_probs.shape[-1]), log_probs, 0.0), axis=-1)
+    losses = -_pick_class(log_probs, labels)
     if class_weight is not None:
         losses = class_weight[labels] * losses
     return _reduce_class_losses("nll_loss", losses, labels, counted, class_weight, reduction)
@@ -872,7 +883,7 @@ def cross_entropy(
         # With z = logits − max (a constant shift): −ln softmax(logits)_y = ln Σ_k e^{z_k} − z_y.
         shifted = logits - _constant_shift(logits, -1)
         log_total = log(sum(exp(shifted), axis=-1))
-        losses = log_total - sum(where(_class_mask(labels, num_classes), shifted, 0.0), axis=-1)
+        losses = log_total - _pick_class(shifted, labels)
         if class_weight is not None:
             losses = class_weight[labels] * losses
         if smoothing > 0.0:
