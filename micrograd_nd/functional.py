@@ -2,8 +2,8 @@
 rule of its own, so every gradient here is the chain rule through the primitive table.
 
 Names, argument names, defaults and formulas follow ``torch.nn.functional`` (see docs/nn.md
-for the few deliberate differences). Axis arguments accept PyTorch's ``dim``/``keepdim`` and
-NumPy's ``axis``/``keepdims``.
+for the few deliberate differences). Axis arguments are NumPy's ``axis``/``keepdims``;
+``@torch_names`` lets each also take PyTorch's ``dim=``/``keepdim=``.
 
 Each function is written so that its value *and* its gradient stay finite for finite inputs
 of magnitude up to 1e3 and beyond: no exp of a large positive number, no log of 0, no ∞·0 in
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import get_default_dtype, normalize_axis
+from ._arrays import get_default_dtype, normalize_axis, torch_names
 from ._checks import check_choice, check_int, check_real
 from ._rng import RNGLike, as_generator
 from .ops import (
@@ -88,24 +88,6 @@ REDUCTIONS = ("mean", "sum", "none")
 # ---------------------------------------------------------------------------------------------
 # Argument helpers.
 # ---------------------------------------------------------------------------------------------
-class _Unset:
-    """Marks an argument the caller did not pass (``None`` is a meaningful axis: all of them)."""
-
-    def __repr__(self) -> str:
-        return "<default>"
-
-
-_UNSET: Any = _Unset()
-
-
-def _alias(op: str, names: tuple[str, str], values: tuple[Any, Any], default: Any) -> Any:
-    """The value of an argument that has a PyTorch and a NumPy spelling (``dim``/``axis``)."""
-    given = [value for value in values if value is not _UNSET]
-    if len(given) == 2:
-        raise TypeError(f"{op}: pass {names[0]}= or {names[1]}=, not both")
-    return given[0] if given else default
-
-
 def _as_float(x: ArrayLike, op: str) -> Tensor:
     """``x`` as a Tensor of a floating dtype: integer and bool inputs take the default dtype
     (so ``softmax`` of a uint8 tensor does not compute −x in wrapping uint8 arithmetic)."""
@@ -232,29 +214,18 @@ def _constant_shift(x: Tensor, axis: Any) -> np.ndarray:
     return np.where(np.isfinite(shift), shift, 0.0).astype(x.dtype)
 
 
-def _softmax_axis(op: str, x: Tensor, dim: Any, axis: Any, default: Any = -1) -> Any:
-    return _check_axis(op, x, _alias(op, ("dim", "axis"), (dim, axis), default))
-
-
-def logsumexp(
-    input: ArrayLike,
-    dim: Any = _UNSET,
-    keepdim: Any = _UNSET,
-    *,
-    axis: Any = _UNSET,
-    keepdims: Any = _UNSET,
-) -> Tensor:
-    """ln Σ eˣ over ``dim`` (default −1; None: every axis), as m + ln Σ e^{x−m}, m = max x.
+@torch_names
+def logsumexp(input: ArrayLike, axis: Any = -1, keepdims: bool = False) -> Tensor:
+    """ln Σ eˣ over ``axis`` (default −1; None: every axis), as m + ln Σ e^{x−m}, m = max x.
 
     The identity holds for any constant m, so treating m as a constant leaves the gradient
     (softmax) exact while every exponent is ≤ 0. Over no elements the sum is 0 and the result
     −∞, as in NumPy and PyTorch.
     """
     x = _as_float(input, "logsumexp")
-    axis = _softmax_axis("logsumexp", x, dim, axis)
-    keep = bool(_alias("logsumexp", ("keepdim", "keepdims"), (keepdim, keepdims), False))
+    axis = _check_axis("logsumexp", x, axis)
     if x.size == 0:  # the sum over no elements is 0: connected to x, no log(0) warning
-        return sum(x, axis=axis, keepdims=keep) + float("-inf")
+        return sum(x, axis=axis, keepdims=keepdims) + float("-inf")
     shift = _constant_shift(x, axis)
     total = sum(exp(x - shift), axis=axis, keepdims=True)
     if np.any(total.data == 0):  # rows of −∞ only: ln 0 = −∞, without NumPy's warning
@@ -262,31 +233,33 @@ def logsumexp(
         result = where(empty, float("-inf"), log(where(empty, 1.0, total))) + shift
     else:
         result = log(total) + shift
-    return result if keep else reshape(result, np.sum(shift, axis=axis).shape)
+    return result if keepdims else reshape(result, np.sum(shift, axis=axis).shape)
 
 
-def log_softmax(input: ArrayLike, dim: Any = _UNSET, *, axis: Any = _UNSET) -> Tensor:
-    """log softmax(x) = (x − m) − ln Σ e^{x−m} (m = max x, constant), along ``dim`` (−1).
+@torch_names
+def log_softmax(input: ArrayLike, axis: int = -1) -> Tensor:
+    """log softmax(x) = (x − m) − ln Σ e^{x−m} (m = max x, constant), along ``axis``.
 
     Subtracting the shift first keeps full precision in float32 (x − m is exact near the
     maximum; x − logsumexp(x) would round logsumexp at the scale of x).
     """
     x = _as_float(input, "log_softmax")
-    axis = _softmax_axis("log_softmax", x, dim, axis)
+    axis = _check_axis("log_softmax", x, axis)
     if x.size == 0:
         return x + 0.0
     shifted = x - _constant_shift(x, axis)
     return shifted - log(sum(exp(shifted), axis=axis, keepdims=True))
 
 
-def softmax(input: ArrayLike, dim: Any = _UNSET, *, axis: Any = _UNSET) -> Tensor:
-    """softmax(x)_k = e^{x_k−m} / Σ_j e^{x_j−m} along ``dim`` (default −1; seed 003).
+@torch_names
+def softmax(input: ArrayLike, axis: int = -1) -> Tensor:
+    """softmax(x)_k = e^{x_k−m} / Σ_j e^{x_j−m} along ``axis`` (default −1; seed 003).
 
     Computed directly (not as exp(log_softmax)), so two equal logits of 1000 give exactly 0.5
     in float32 too: every result is within a few ulps.
     """
     x = _as_float(input, "softmax")
-    axis = _softmax_axis("softmax", x, dim, axis)
+    axis = _check_axis("softmax", x, axis)
     if x.size == 0:
         return x + 0.0
     exps = exp(x - _constant_shift(x, axis))
@@ -431,17 +404,15 @@ def _reduced_count(x: Tensor, axis: Any) -> int:
     return math.prod(x.shape[a] for a in axes)
 
 
-def _variance(op: str, input: ArrayLike, dim: Any, correction: Any, keepdim: Any,
-              unbiased: bool | None, axis: Any, keepdims: Any) -> Tensor:
+def _variance(op: str, input: ArrayLike, axis: Any, correction: float | None,
+              keepdims: bool, unbiased: bool | None) -> Tensor:
     x = _as_float(input, op)
-    axis = _check_axis(op, x, _alias(op, ("dim", "axis"), (dim, axis), None))
-    keep = bool(_alias(op, ("keepdim", "keepdims"), (keepdim, keepdims), False))
-    if unbiased is not None and correction is not _UNSET:
+    axis = _check_axis(op, x, axis)
+    if unbiased is not None and correction is not None:
         raise TypeError(f"{op}: pass correction= or unbiased=, not both")
-    if unbiased is not None:
-        correction = 1.0 if unbiased else 0.0
-    correction = check_real(op, "correction", 1.0 if correction is _UNSET else correction,
-                            low=0.0)
+    if correction is None:
+        correction = 1.0 if unbiased is None or unbiased else 0.0
+    correction = check_real(op, "correction", correction, low=0.0)
     count = _reduced_count(x, axis)
     if count - correction <= 0:
         raise ValueError(
@@ -450,71 +421,55 @@ def _variance(op: str, input: ArrayLike, dim: Any, correction: Any, keepdim: Any
             "correction=0 for the population value"
         )
     centred = x - mean(x, axis=axis, keepdims=True)
-    return sum(centred * centred, axis=axis, keepdims=keep) * (1.0 / (count - correction))
+    return sum(centred * centred, axis=axis, keepdims=keepdims) * (1.0 / (count - correction))
 
 
-def var(
-    input: ArrayLike,
-    dim: Any = _UNSET,
-    *,
-    correction: Any = _UNSET,
-    keepdim: Any = _UNSET,
-    unbiased: bool | None = None,
-    axis: Any = _UNSET,
-    keepdims: Any = _UNSET,
-) -> Tensor:
-    """Σ(x − x̄)² / (n − correction) over ``dim`` (None: every element), n elements reduced.
+@torch_names
+def var(input: ArrayLike, axis: Any = None, *, correction: float | None = None,
+        keepdims: bool = False, unbiased: bool | None = None) -> Tensor:
+    """Σ(x − x̄)² / (n − correction) over ``axis`` (None: every element), n elements reduced.
 
-    ``correction=1`` (default) is the unbiased estimate, 0 the population variance;
+    ``correction=1`` (the default) is the unbiased estimate, 0 the population variance;
     ``unbiased=True/False`` is PyTorch's older spelling of 1/0. n − correction ≤ 0 raises
     (there is no estimate: NumPy and PyTorch return inf or NaN with a warning).
     """
-    return _variance("var", input, dim, correction, keepdim, unbiased, axis, keepdims)
+    return _variance("var", input, axis, correction, keepdims, unbiased)
 
 
-def std(
-    input: ArrayLike,
-    dim: Any = _UNSET,
-    *,
-    correction: Any = _UNSET,
-    keepdim: Any = _UNSET,
-    unbiased: bool | None = None,
-    axis: Any = _UNSET,
-    keepdims: Any = _UNSET,
-) -> Tensor:
-    """√var (same arguments as :func:`var`). Its gradient is NaN where the variance is 0
-    (√ is not differentiable at 0), as in PyTorch."""
-    return sqrt(_variance("std", input, dim, correction, keepdim, unbiased, axis, keepdims))
+@torch_names
+def std(input: ArrayLike, axis: Any = None, *, correction: float | None = None,
+        keepdims: bool = False, unbiased: bool | None = None) -> Tensor:
+    """√var (the arguments of :func:`var`); its gradient is NaN where the variance is 0 (√ is
+    not differentiable at 0), as in PyTorch."""
+    return sqrt(_variance("std", input, axis, correction, keepdims, unbiased))
 
 
-def _arg_extreme(op: str, extreme: str, reducer: Any, input: ArrayLike, dim: Any, keepdim: Any,
-                 axis: Any, keepdims: Any) -> Tensor:
+def _arg_extreme(op: str, extreme: str, reducer: Any, input: ArrayLike, axis: Any,
+                 keepdims: bool) -> Tensor:
     x = as_tensor(input, None, op)
-    axis = _alias(op, ("dim", "axis"), (dim, axis), None)
-    if axis is not None and not isinstance(axis, (int, np.integer)):
+    if axis is not None and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer))):
         raise TypeError(f"{op}: dim must be an int or None, got {type(axis).__name__}")
     axis = _check_axis(op, x, axis)
-    keep = bool(_alias(op, ("keepdim", "keepdims"), (keepdim, keepdims), False))
     if x.size == 0:
         raise ValueError(f"{op}: zero-size tensor of shape {x.shape} has no {extreme}")
-    indices = reducer(x.data, axis=axis, keepdims=keep)
+    indices = reducer(x.data, axis=axis, keepdims=keepdims)
     return Tensor(np.asarray(indices, dtype=np.int64), copy=False)
 
 
-def argmax(input: ArrayLike, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET,
-           keepdims: Any = _UNSET) -> Tensor:
-    """Index of the (first) maximum along ``dim``, or into the flattened tensor for None.
+@torch_names
+def argmax(input: ArrayLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the (first) maximum along ``axis``, or into the flattened tensor for None.
 
     An int64 tensor, not differentiable. NaN counts as the maximum (NumPy's and PyTorch's
     rule).
     """
-    return _arg_extreme("argmax", "maximum", np.argmax, input, dim, keepdim, axis, keepdims)
+    return _arg_extreme("argmax", "maximum", np.argmax, input, axis, keepdims)
 
 
-def argmin(input: ArrayLike, dim: Any = _UNSET, keepdim: Any = _UNSET, *, axis: Any = _UNSET,
-           keepdims: Any = _UNSET) -> Tensor:
-    """Index of the (first) minimum along ``dim`` (see :func:`argmax`; NaN counts as minimum)."""
-    return _arg_extreme("argmin", "minimum", np.argmin, input, dim, keepdim, axis, keepdims)
+@torch_names
+def argmin(input: ArrayLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the (first) minimum along ``axis`` (see :func:`argmax`; NaN counts as minimum)."""
+    return _arg_extreme("argmin", "minimum", np.argmin, input, axis, keepdims)
 
 
 def _flatten_bounds(start_dim: Any, end_dim: Any, ndim: int) -> tuple[int, int]:

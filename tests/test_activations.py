@@ -292,7 +292,7 @@ def test_dim_and_axis_spellings():
     for function in (F.softmax, F.log_softmax, F.logsumexp):
         np.testing.assert_array_equal(function(x, 0).data, function(x, axis=0).data)
         np.testing.assert_array_equal(function(x, dim=0).data, function(x, axis=0).data)
-        with pytest.raises(TypeError, match="pass dim= or axis=, not both"):
+        with pytest.raises(TypeError, match="pass axis= or dim=, not both"):
             function(x, dim=0, axis=0)
     np.testing.assert_allclose(F.logsumexp(x, dim=1, keepdim=True).data,
                                np.log(np.exp(x).sum(axis=1, keepdims=True)), rtol=1e-15)

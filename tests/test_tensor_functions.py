@@ -91,7 +91,7 @@ def test_var_spellings_and_unbiased():
     np.testing.assert_allclose(F.var(x, axis=(0, 1)).data, np.var(x, ddof=1))
     with pytest.raises(TypeError, match="var: pass correction= or unbiased=, not both"):
         F.var(x, correction=0, unbiased=True)
-    with pytest.raises(TypeError, match="var: pass keepdim= or keepdims=, not both"):
+    with pytest.raises(TypeError, match="var: pass keepdims= or keepdim=, not both"):
         F.var(x, keepdim=True, keepdims=True)
 
 

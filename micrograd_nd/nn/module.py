@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._arrays import get_default_dtype
-from ..serialization import load_arrays, save_arrays
+from ..serialization import check_finite_arrays, load_arrays, save_arrays
 from ..tensor import ArrayLike, Tensor
 
 __all__ = [
@@ -275,9 +275,9 @@ class Module:
             data[...] = array
             parameter.data = data  # through the setter: bumps the version (see Tensor.data)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], *, allow_nonfinite: bool = False) -> None:
         """Write ``state_dict()`` to ``path`` as an ``.npz`` (atomically; see :func:`save`)."""
-        save(self, path)
+        save(self, path, allow_nonfinite=allow_nonfinite)
 
     def load(self, path: str | os.PathLike[str], strict: bool = True) -> None:
         """Load parameters written by :meth:`save` (see :func:`load`)."""
@@ -400,13 +400,20 @@ class ModuleDict(Module):
             del self[key]
 
 
-def save(module: Module, path: str | os.PathLike[str]) -> None:
+def save(
+    module: Module, path: str | os.PathLike[str], *, allow_nonfinite: bool = False
+) -> None:
     """Save ``module.state_dict()`` to ``path`` (an ``.npz``, no pickle), atomically.
 
     The previous file at ``path`` survives intact unless the new one was written completely
-    (:func:`micrograd_nd.serialization.save_arrays`).
+    (:func:`micrograd_nd.serialization.save_arrays`). A parameter holding NaN or inf is
+    refused with a ValueError naming it (a diverged model must not replace a good file);
+    ``allow_nonfinite=True`` saves it anyway.
     """
-    save_arrays(path, module.state_dict())
+    state = module.state_dict()
+    if not allow_nonfinite:
+        check_finite_arrays(state, path)
+    save_arrays(path, state)
 
 
 def load(module: Module, path: str | os.PathLike[str], strict: bool = True) -> Module:
