@@ -717,6 +717,15 @@ def _class_labels(op: str, scores: Tensor, labels: np.ndarray, ignore_index: int
     return np.where(ignored, 0, labels), ~ignored
 
 
+def _class_scores(op: str, input: ArrayLike, weight: ArrayLike | None, ignore_index: Any
+                  ) -> tuple[Tensor, int, Tensor | None]:
+    """(scores with a class axis, the checked ignore_index, the class weights or None)."""
+    scores = _as_float(input, op)
+    if scores.ndim == 0:
+        raise ValueError(f"{op}: input needs a class axis (the last), got a 0-d tensor")
+    return scores, check_int(op, "ignore_index", ignore_index), _class_weight(op, weight, scores)
+
+
 def _class_weight(op: str, weight: ArrayLike | None, scores: Tensor) -> Tensor | None:
     if weight is None:
         return None
@@ -790,11 +799,8 @@ def nll_loss(
     """Negative log-likelihood of log-probabilities ``input`` (classes on the last axis):
     ℓ_n = −w_{y_n}·input[n, y_n], 0 for a target equal to ``ignore_index``; ``'mean'`` is
     Σ ℓ_n / Σ w_{y_n} over the counted targets."""
-    log_probs = _as_float(input, "nll_loss")
-    if log_probs.ndim == 0:
-        raise ValueError("nll_loss: input needs a class axis, got a 0-d tensor")
-    ignore_index = check_int("nll_loss", "ignore_index", ignore_index)
-    class_weight = _class_weight("nll_loss", weight, log_probs)
+    log_probs, ignore_index, class_weight = _class_scores("nll_loss", input, weight,
+                                                          ignore_index)
     target_data = np.asarray(target.data if isinstance(target, Tensor) else target)
     if target_data.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: target must be integer class labels, got dtype "
@@ -825,12 +831,8 @@ def cross_entropy(
     the number of samples.
     """
     op = "cross_entropy"
-    logits = _as_float(input, "cross_entropy")
-    if logits.ndim == 0:
-        raise ValueError("cross_entropy: logits need a class axis, got a 0-d tensor")
+    logits, ignore_index, class_weight = _class_scores(op, input, weight, ignore_index)
     smoothing = check_real(op, "label_smoothing", label_smoothing, low=0.0, high=1.0)
-    ignore_index = check_int(op, "ignore_index", ignore_index)
-    class_weight = _class_weight(op, weight, logits)
     num_classes = logits.shape[-1]
     target_data = np.asarray(target.data if isinstance(target, Tensor) else target)
     if target_data.dtype.kind in "iu":
