@@ -24,6 +24,7 @@ import micrograd_nd as mg
 from micrograd_nd import (
     callbacks,
     checkpoint,
+    creation,
     data,
     history,
     nn,
@@ -31,6 +32,7 @@ from micrograd_nd import (
     serialization,
     training,
 )
+from micrograd_nd import functional as F
 from micrograd_nd.data import IDXFormatError
 from micrograd_nd.nn import InputShapeError, StateDictError
 from micrograd_nd.serialization import ModelFileError, load_arrays, save_arrays
@@ -201,7 +203,7 @@ ROWS: list[Row] = [
     Row("axis-out-of-range", lambda _: _t(2, 3).sum(axis=2),
         ValueError, r"sum: axis 2 is out of range for a 2-d tensor \(valid: -2 to 1\)"),
     Row("softmax-axis-out-of-range", lambda _: mg.softmax(_t(2, 3), axis=3),
-        ValueError, r"logsumexp: axis 3 is out of range for a 2-d tensor \(valid: -2 to 1\)"),
+        ValueError, r"softmax: axis 3 is out of range for a 2-d tensor \(valid: -2 to 1\)"),
     Row("reshape-size", lambda _: _t(2, 3).reshape(4),
         ValueError, r"reshape: cannot reshape array of size 6 into shape \(4,\)"),
     Row("index-out-of-range", lambda _: _t(2, 3)[5],
@@ -264,7 +266,7 @@ ROWS: list[Row] = [
     Row("mlp-input-width", lambda _: nn.MLP([3, 4, 2])(np.ones((4, 5))),
         InputShapeError, r"layers\.0: Linear\(in_features=3"),
     Row("activation-name", lambda _: nn.MLP([2, 3, 1], activation="gelu"),
-        ValueError, r"unknown activation 'gelu'; valid names: identity, relu"),
+        ValueError, r"unknown activation 'gelu'; valid names: elu, identity, leaky_relu"),
     Row("layer-size-nonpositive", lambda _: nn.Linear(0, 2),
         ValueError, r"Linear: in_features must be a positive int, got 0"),
     Row("mlp-size-nonpositive", lambda _: nn.MLP([2, -1, 1]),
@@ -317,6 +319,73 @@ ROWS: list[Row] = [
         ValueError, r"batch_size must be a positive int, got 0"),
 ]
 
+
+# ---- rows: nn toolkit (layers, activations, losses, constructors) ------------------------------
+ROWS += [
+    Row("manual-seed-negative", lambda _: creation.manual_seed(-1),
+        ValueError, r"manual_seed: seed must be ≥ 0, got -1"),
+    Row("constructor-size", lambda _: creation.zeros(2, -1),
+        ValueError, r"zeros: size must be non-negative ints, got \(2, -1\)"),
+    Row("random-integer-dtype", lambda _: creation.randn(2, dtype=np.int32),
+        TypeError, r"randn: random values need a floating dtype, got int32"),
+    Row("dim-and-axis", lambda _: mg.softmax(_t(3), dim=0, axis=0),
+        TypeError, r"softmax: pass axis= or dim=, not both"),
+    Row("activation-argument", lambda _: F.softplus(_t(2), beta=0.0),
+        ValueError, r"softplus: beta must be a finite number in \(0, ∞\), got 0\.0"),
+    Row("gelu-exact-needs-erf", lambda _: nn.GELU()(_t(2)),
+        NotImplementedError, r"gelu\(approximate='none'\) needs an erf primitive.*"
+        r"approximate='tanh'"),
+    Row("dropout-probability", lambda _: nn.Dropout(p=1.5),
+        ValueError, r"Dropout: p must be a finite number in \[0, 1\], got 1\.5"),
+    Row("batch-norm-single-sample", lambda _: nn.BatchNorm1d(3)(_t(1, 3)),
+        ValueError, r"batch_norm: expected more than 1 value per channel when training, got an "
+        r"input of shape \(1, 3\)"),
+    Row("batch-norm-input-width", lambda _: nn.BatchNorm1d(3)(_t(4, 2)),
+        InputShapeError, r"BatchNorm1d\(3, .*expected input of shape \(N, 3\) or \(N, 3, L\), "
+        r"got shape \(4, 2\)"),
+    Row("layer-norm-input-shape", lambda _: nn.LayerNorm((3, 4))(_t(2, 4)),
+        InputShapeError, r"LayerNorm\(\(3, 4\).*expected input of shape \(\.\.\., 3, 4\), got "
+        r"shape \(2, 4\)"),
+    Row("cross-entropy-probability-rows",
+        lambda _: mg.cross_entropy(_t(2, 2), np.array([[0.5, 0.6], [0.5, 0.5]])),
+        ValueError, r"cross_entropy: each row of probability targets must sum to 1 \(within "
+        r"1\.0e-08\), got row sums in \[1\.0, 1\.1\]"),
+    Row("cross-entropy-class-weight-shape",
+        lambda _: mg.cross_entropy(_t(2, 3), np.array([0, 1]), weight=np.ones(2)),
+        ValueError, r"cross_entropy: weight must have one entry per class, shape \(3,\), got "
+        r"shape \(2,\)"),
+    Row("cross-entropy-all-ignored", lambda _: mg.cross_entropy(_t(2, 3), np.array([-100, -100])),
+        ValueError, r"cross_entropy: reduction='mean' divides by the total weight of the counted "
+        r"targets, which is 0\.0 .*use reduction='sum'"),
+    Row("loss-weight-is-a-reduction", lambda _: mg.cross_entropy(_t(2, 3), np.array([0, 1]), "sum"),
+        TypeError, r"cross_entropy: weight must be an array, got the string 'sum'; pass the "
+        r"reduction by name \(reduction='sum'\)"),
+    Row("label-smoothing-range", lambda _: nn.CrossEntropyLoss(label_smoothing=1.5),
+        ValueError, r"CrossEntropyLoss: label_smoothing must be a finite number in \[0, 1\], got "
+        r"1\.5"),
+    Row("kl-div-negative-target", lambda _: F.kl_div(np.zeros(2), np.array([0.5, -0.5])),
+        ValueError, r"kl_div: target probabilities must be ≥ 0 .*log_target=True"),
+    Row("huber-delta", lambda _: nn.HuberLoss(delta=0.0),
+        ValueError, r"HuberLoss: delta must be a finite number in \(0, ∞\), got 0\.0"),
+    Row("bce-eps", lambda _: nn.BCELoss(eps=float("nan")),
+        ValueError, r"BCELoss: eps must be a finite number in \[0, ∞\), got nan"),
+    Row("l2-penalty-negative-weight", lambda _: mg.l2_penalty([], -1.0),
+        ValueError, r"l2_penalty: weight must be a finite number in \[0, ∞\), got -1\.0"),
+    Row("l2-penalty-array", lambda _: mg.l2_penalty([np.ones(2)], 0.1),
+        TypeError, r"l2_penalty: parameter 0 is a numpy\.ndarray, not a Tensor: it has no "
+        r"gradient"),
+    Row("var-no-degrees-of-freedom", lambda _: F.var(_t(3, 1), dim=1),
+        ValueError, r"var: correction=1 leaves no degrees of freedom for 1 element\(s\) per "
+        r"reduction \(tensor shape \(3, 1\), dim=1\)"),
+    Row("argmax-empty", lambda _: F.argmax(_t(0, 2)),
+        ValueError, r"argmax: zero-size tensor of shape \(0, 2\) has no maximum"),
+    Row("clip-no-bounds", lambda _: F.clip(_t(2)),
+        ValueError, r"clip: give min, max or both"),
+    Row("module-dict-key", lambda _: nn.ModuleDict({"train": nn.ReLU()}),
+        ValueError, r"ModuleDict key 'train' would hide the attribute of that name"),
+    Row("buffer-type", lambda _: setattr(nn.BatchNorm1d(2), "running_mean", np.zeros(2)),
+        TypeError, r"BatchNorm1d: buffer 'running_mean' holds a Tensor or None, got ndarray"),
+]
 
 # ---- rows: optimisers, schedules, training, checkpoints, saving, data (trainlib) ----------------
 def _sgd(lr: float = 0.1, **options) -> optim.SGD:
@@ -526,7 +595,7 @@ TRAINLIB_ROWS: list[Row] = [
         ValueError, r"fit: train_data X has \d+ NaN or infinite value\(s\), the first in row "
                     r"\d+; clean or impute the data first"),
     Row("fit-diverged", _diverging_fit,
-        training.TrainingDivergedError, r"fit: (the loss is nan|.* NaN or inf.*) at epoch "
+        training.TrainingDivergedError, r"fit: (the loss is (nan|inf)|.* NaN or inf.*) at epoch "
                                         r"\d+/50, batch \d/4 \(lr 1e\+06\)"),
     Row("fit-foreign-optimizer",
         _fit(optimizer=lambda m, f, o, X, y, t: optim.SGD(nn.Linear(2, 2).parameters())),
