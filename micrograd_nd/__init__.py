@@ -10,12 +10,38 @@ import importlib
 from typing import Any
 
 from . import _methods as _methods  # binds Tensor's operators and methods
-from . import data, functional, init, nn, numpy_interop, ops, optim, serialization, training
+from . import (
+    creation,
+    data,
+    functional,
+    init,
+    nn,
+    numpy_interop,
+    ops,
+    optim,
+    serialization,
+    training,
+)
 from ._arrays import get_default_dtype, set_default_dtype
+from ._rng import get_rng_state, manual_seed, set_rng_state
 from .autograd import GraphFreedError, InPlaceModificationError
 from .backward import grad
+from .creation import (
+    arange,
+    eye,
+    full,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    zeros,
+    zeros_like,
+)
 from .custom import custom_op
 from .functional import (
+    argmax,
+    argmin,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -27,6 +53,8 @@ from .functional import (
     sigmoid,
     softmax,
     square_loss,
+    std,
+    var,
 )
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .modes import (
@@ -50,6 +78,7 @@ from .ops import (
     dot,
     einsum,
     equal,
+    erf,
     exp,
     expand_dims,
     expm1,
@@ -120,6 +149,9 @@ __all__ = [
     "Tensor",
     "abs",
     "add",
+    "arange",
+    "argmax",
+    "argmin",
     "astype",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -128,6 +160,7 @@ __all__ = [
     "clip",
     "concatenate",
     "cos",
+    "creation",
     "cross_entropy",
     "custom_op",
     "data",
@@ -137,12 +170,16 @@ __all__ = [
     "einsum",
     "enable_grad",
     "equal",
+    "erf",
     "exp",
     "expand_dims",
     "expm1",
+    "eye",
     "flatten",
+    "full",
     "functional",
     "get_default_dtype",
+    "get_rng_state",
     "grad",
     "gradcheck",
     "gradgradcheck",
@@ -155,10 +192,12 @@ __all__ = [
     "less",
     "less_equal",
     "linear",
+    "linspace",
     "log",
     "log1p",
     "log_softmax",
     "logsumexp",
+    "manual_seed",
     "matmul",
     "max",
     "maximum",
@@ -174,16 +213,21 @@ __all__ = [
     "norm",
     "not_equal",
     "numpy_interop",
+    "ones",
+    "ones_like",
     "ops",
     "optim",
     "outer",
     "permute",
     "power",
+    "rand",
+    "randn",
     "relu",
     "reshape",
     "serialization",
     "set_default_dtype",
     "set_grad_enabled",
+    "set_rng_state",
     "sigmoid",
     "sin",
     "softmax",
@@ -192,6 +236,7 @@ __all__ = [
     "square_loss",
     "squeeze",
     "stack",
+    "std",
     "subtract",
     "sum",
     "swapaxes",
@@ -201,5 +246,8 @@ __all__ = [
     "training",
     "transpose",
     "unsqueeze",
+    "var",
     "where",
+    "zeros",
+    "zeros_like",
 ]

@@ -76,15 +76,17 @@ _OPERATORS: dict[str, Callable[..., Any]] = {
 _METHODS: dict[str, Callable[..., Any]] = {
     "backward": backward,
     # reductions
-    "sum": ops.sum, "mean": ops.mean, "max": ops.max, "min": ops.min,
+    "sum": ops.sum, "mean": ops.mean, "max": ops.max, "min": ops.min, "var": F.var,
+    "std": F.std, "argmax": F.argmax, "argmin": F.argmin,
     # elementwise
     "exp": ops.exp, "log": ops.log, "tanh": ops.tanh, "sqrt": ops.sqrt, "abs": ops.abs,
+    "erf": ops.erf, "sin": ops.sin, "cos": ops.cos, "log1p": ops.log1p, "expm1": ops.expm1,
     "square": ops.square, "clip": ops.clip, "clamp": ops.clip,
     "relu": F.relu, "sigmoid": F.sigmoid, "softmax": F.softmax, "log_softmax": F.log_softmax,
     "logsumexp": F.logsumexp,
     # shape
     "reshape": _shape_arguments(ops.reshape), "view": _shape_arguments(ops.reshape),
-    "flatten": ops.flatten, "ravel": ops.flatten, "transpose": _transpose,
+    "flatten": F.flatten, "ravel": ops.flatten, "transpose": _transpose,
     "permute": _permute, "swapaxes": ops.swapaxes, "moveaxis": ops.moveaxis,
     "squeeze": ops.squeeze, "expand_dims": ops.expand_dims, "unsqueeze": ops.expand_dims,
     "broadcast_to": ops.broadcast_to,

@@ -32,6 +32,7 @@ from ._rng import RNGLike, as_generator
 from .ops import (
     astype,
     clip,
+    erf,
     exp,
     expm1,
     log,
@@ -174,29 +175,19 @@ def elu(input: ArrayLike, alpha: float = 1.0) -> Tensor:
 
 
 _GELU_TANH_SCALE = math.sqrt(2.0 / math.pi)
+_INVERSE_SQRT_2 = 1.0 / math.sqrt(2.0)
 
 
 def gelu(input: ArrayLike, approximate: str = "none") -> Tensor:
-    """GELU: g(z) = z·Φ(z) = ½z(1 + erf(z/√2)) (``approximate='none'``), or PyTorch's
-    ``'tanh'`` form ½z(1 + tanh(√(2/π)(z + 0.044715z³))).
-
-    The exact form needs an ``erf`` primitive, which the core does not have yet: it raises
-    ``NotImplementedError`` until then (no approximation is passed off as the exact form).
-    """
-    _check_gelu_approximate(approximate)
+    """GELU: g(z) = z·Φ(z) = ½z(1 + erf(z/√2)) (``approximate='none'``, exact), or PyTorch's
+    ``'tanh'`` form ½z(1 + tanh(√(2/π)(z + 0.044715z³)))."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     x = _as_float(input, "gelu")
+    if approximate == "none":
+        return 0.5 * x * (1.0 + erf(x * _INVERSE_SQRT_2))
     inner = _GELU_TANH_SCALE * (x + 0.044715 * (x * x * x))
     return 0.5 * x * (1.0 + tanh(inner))
-
-
-def _check_gelu_approximate(approximate: str) -> None:
-    if approximate == "none":
-        raise NotImplementedError(
-            "gelu(approximate='none') needs an erf primitive, which micrograd_nd does not have "
-            "yet; use approximate='tanh' (PyTorch's tanh approximation)"
-        )
-    if approximate != "tanh":
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 # ---------------------------------------------------------------------------------------------

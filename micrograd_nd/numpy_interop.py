@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import functional as F
 from . import ops
 from .tensor import Tensor
 
@@ -123,6 +124,23 @@ def _extremum(op: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
     return reduce
 
 
+def _variance(function: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
+    def reduce(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
+               keepdims: bool = False, *, where: Any = _NO_VALUE, mean: Any = _NO_VALUE,
+               correction: Any = _NO_VALUE) -> Tensor:
+        _refuse(name, dtype=dtype, out=out, where=where, mean=mean)
+        correction = ddof if correction is _NO_VALUE else correction
+        return function(a, axis=axis, correction=correction, keepdims=keepdims)
+    return reduce
+
+
+def _arg_extremum(function: Callable[..., Tensor], name: str) -> Callable[..., np.ndarray]:
+    def index(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+        _refuse(name, out=out)
+        return function(a, axis=axis, keepdims=keepdims).data
+    return index
+
+
 def _where(condition: Any, x: Any = _NO_VALUE, y: Any = _NO_VALUE) -> Any:
     if x is _NO_VALUE and y is _NO_VALUE:  # np.where(c): the indices, no gradient
         return np.nonzero(_values(condition))
@@ -213,8 +231,9 @@ ARRAY_FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.zeros_like: _like(np.zeros_like), np.ones_like: _like(np.ones_like),
     np.full_like: _like(np.full_like), np.empty_like: _like(np.zeros_like),
     np.shape: _with_values(np.shape), np.ndim: _with_values(np.ndim),
-    np.size: _with_values(np.size), np.argmax: _with_values(np.argmax),
-    np.argmin: _with_values(np.argmin), np.argsort: _with_values(np.argsort),
+    np.size: _with_values(np.size), np.argmax: _arg_extremum(F.argmax, "argmax"),
+    np.argmin: _arg_extremum(F.argmin, "argmin"), np.argsort: _with_values(np.argsort),
+    np.var: _variance(F.var, "var"), np.std: _variance(F.std, "std"),
     np.nonzero: _with_values(np.nonzero), np.count_nonzero: _with_values(np.count_nonzero),
     np.allclose: _with_values(np.allclose), np.isclose: _with_values(np.isclose),
     np.array_equal: _with_values(np.array_equal), np.any: _with_values(np.any),

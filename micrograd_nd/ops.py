@@ -18,7 +18,7 @@ from .tensor import ArrayLike, Tensor, apply, as_tensor, as_tensors, index_of
 
 __all__ = [
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "divide", "dot",
-    "einsum", "equal", "exp", "expand_dims", "expm1", "flatten", "getitem", "greater",
+    "einsum", "equal", "erf", "exp", "expand_dims", "expm1", "flatten", "getitem", "greater",
     "greater_equal", "less", "less_equal", "linear", "log", "log1p", "matmul", "max", "maximum",
     "mean", "min", "minimum", "moveaxis", "multiply", "negative", "norm", "not_equal", "outer",
     "permute", "power", "reshape", "sin", "sqrt", "square", "squeeze", "stack", "subtract", "sum",
@@ -102,6 +102,11 @@ def log1p(x: ArrayLike) -> Tensor:
 def expm1(x: ArrayLike) -> Tensor:
     """eˣ − 1 elementwise, accurate for tiny x."""
     return apply(P.EXPM1, as_tensor(x, None, "expm1"))
+
+
+def erf(x: ArrayLike) -> Tensor:
+    """The error function erf x = (2/√π)∫₀ˣ e^{−t²} dt elementwise (no SciPy needed)."""
+    return apply(P.ERF, as_tensor(x, None, "erf"))
 
 
 def sin(x: ArrayLike) -> Tensor:

@@ -30,6 +30,7 @@ Tests enumerate :data:`PRIMITIVES`; an entry without a test domain fails the sui
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -39,6 +40,7 @@ import numpy as np
 
 from ._arrays import checked_cast, reduced_shape
 from ._kernels import scatter_add, select
+from ._special import erf
 
 __all__ = ["OUT", "PRIMITIVES", "Primitive", "register"]
 
@@ -177,6 +179,10 @@ EXPM1 = register(  # eˣ − 1, exact for tiny x; its derivative is eˣ = out + 
 )
 TANH = register(  # tanh′ = 1 − tanh²
     "tanh", np.tanh, (lambda xp, g, out, x: g * (1.0 - out * out),), reads=(OUT,),
+)
+ERF = register(  # erf′(x) = (2/√π)·e^{−x²}
+    "erf", erf, (lambda xp, g, out, x: g * (2.0 / math.sqrt(math.pi)) * xp.exp(-(x * x)),),
+    reads=(0,),
 )
 SIN = register("sin", np.sin, (lambda xp, g, out, x: g * xp.cos(x),), reads=(0,))
 COS = register("cos", np.cos, (lambda xp, g, out, x: -g * xp.sin(x),), reads=(0,))

@@ -192,11 +192,13 @@ def test_infinities():
     np.testing.assert_array_equal(F.leaky_relu(x).data, [-np.inf, np.inf])
 
 
-def test_gelu_exact_form_waits_for_erf_and_names_the_alternative():
-    with pytest.raises(NotImplementedError, match=r"erf primitive.*approximate='tanh'"):
-        F.gelu(np.ones(2))
-    with pytest.raises(NotImplementedError, match="erf"):
-        nn.GELU()(np.ones(2))
+def test_gelu_exact_form_is_z_phi_z():
+    """Oracle: z·Φ(z) with Φ from Python's math.erf; the gradient by central differences."""
+    z = np.linspace(-6.0, 6.0, 25)
+    expected = [0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0))) for v in z]
+    np.testing.assert_allclose(F.gelu(z).data, expected, rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(nn.GELU()(z).data, expected, rtol=1e-14, atol=1e-300)
+    gradcheck(F.gelu, [z], atol=1e-8, rtol=1e-6)
     with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
         F.gelu(np.ones(2), approximate="sigmoid")
     with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):

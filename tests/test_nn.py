@@ -171,9 +171,9 @@ def test_mlp_rejects_bad_sizes(sizes):
 
 
 def test_mlp_rejects_unknown_activation_listing_valid_names():
-    with pytest.raises(ValueError, match="elu, identity, leaky_relu, log_softmax, relu, sigmoid"
-                                         ", silu, softmax, softplus, tanh"):
-        nn.MLP([2, 2], activation="gelu")
+    with pytest.raises(ValueError, match="elu, gelu, identity, leaky_relu, log_softmax, relu, "
+                                         "sigmoid, silu, softmax, softplus, tanh"):
+        nn.MLP([2, 2], activation="swish")
     with pytest.raises(ValueError, match="valid names"):
         nn.MLP([2, 2], output_activation="swish")
 

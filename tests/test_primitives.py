@@ -14,6 +14,7 @@ Finally the checker is checked: a planted wrong rule must make the same property
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -313,6 +314,7 @@ DOMAINS: dict[str, Domain] = {
     "log1p": Domain(_unary(-0.8, 10), lambda x: np.log(1.0 + x)),
     "expm1": Domain(_unary(-5, 5), lambda x: np.e ** x - 1.0),
     "sin": Domain(_unary(-6, 6), lambda x: np.imag(np.exp(1j * x))),
+    "erf": Domain(_unary(-4, 4), np.vectorize(math.erf, otypes=[np.float64])),
     "cos": Domain(_unary(-6, 6), lambda x: np.real(np.exp(1j * x))),
     "tanh": Domain(_unary(-3, 3), lambda x: (np.exp(2 * x) - 1) / (np.exp(2 * x) + 1)),
     "astype": Domain(_astype(), lambda x, dtype: x.astype(dtype), eps=2.0 ** -7),

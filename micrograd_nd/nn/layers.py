@@ -170,11 +170,8 @@ class ELU(Module):
 
 
 class GELU(Module):
-    """g(z) = z·Φ(z); ``approximate='tanh'`` is ½z(1 + tanh(√(2/π)(z + 0.044715z³))).
-
-    The exact form (``'none'``, the default as in PyTorch) needs an erf primitive the core
-    does not have yet: its forward raises ``NotImplementedError`` (see :func:`F.gelu`).
-    """
+    """g(z) = z·Φ(z) = ½z(1 + erf(z/√2)) (the default, as in PyTorch); ``approximate='tanh'``
+    is ½z(1 + tanh(√(2/π)(z + 0.044715z³)))."""
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
@@ -256,14 +253,13 @@ class LogSoftmax(Module):
 
 ACTIVATIONS: MappingProxyType[str, type[Module]] = MappingProxyType(
     {
-        "elu": ELU, "identity": Identity, "leaky_relu": LeakyReLU, "log_softmax": LogSoftmax,
+        "elu": ELU, "gelu": GELU, "identity": Identity, "leaky_relu": LeakyReLU,
+        "log_softmax": LogSoftmax,
         "relu": ReLU, "sigmoid": Sigmoid, "silu": SiLU, "softmax": Softmax,
         "softplus": Softplus, "tanh": Tanh,
     }
 )
-"""Read-only name → activation module class (default settings), as accepted by :class:`MLP`.
-
-``gelu`` joins once the core has erf (its exact form is GELU's default)."""
+"""Read-only name → activation module class (default settings), as accepted by :class:`MLP`."""
 
 
 # ---------------------------------------------------------------------------------------------
