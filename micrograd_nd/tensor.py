@@ -410,22 +410,19 @@ def apply(primitive: P.Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     result = _new(Tensor)
     result._init(data, None if data.base is None else _shared_counter(data, inputs))
     if _grad_mode.enabled and primitive.rules is not None and data.dtype.kind == "f":
+        # Record the op if any input requires grad; an input whose memory was changed
+        # through an alias since its own op ran no longer matches its history.
+        recorded = False
         for t in inputs:
             if t.requires_grad:
-                _record(primitive, inputs, arrays, result, params)
-                break
+                recorded = True
+                node = t._node
+                if node is not None and node.out_counter[0] != node.out_version:
+                    raise _stale_history_error(primitive, t)
+        if recorded:
+            result._node = Node(primitive, inputs, arrays, result, params)
+            result.requires_grad = True
     return result
-
-
-def _record(primitive: P.Primitive, inputs: tuple[Tensor, ...], arrays: tuple[np.ndarray, ...],
-            result: Tensor, params: dict) -> None:
-    """Make ``result`` the recorded output of ``primitive`` applied to ``inputs``."""
-    for t in inputs:
-        node = t._node
-        if node is not None and node.out_counter[0] != node.out_version:
-            raise _stale_history_error(primitive, t)
-    result._node = Node(primitive, inputs, arrays, result, params)
-    result.requires_grad = True
 
 
 def _shared_counter(view: np.ndarray, inputs: tuple[Tensor, ...]) -> list[int] | None:
