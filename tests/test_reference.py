@@ -20,6 +20,7 @@ from reference_cases import (
 )
 
 from micrograd_nd import reference
+from micrograd_nd.finite_differences import numerical_gradient
 
 # ---------------------------------------------------------------------------------------------
 # Properties over random architectures
@@ -198,6 +199,94 @@ def test_softmax_cross_entropy_output_delta_is_prediction_minus_label() -> None:
     np.testing.assert_allclose(result.delta[0], (y_hat - labels) / 6, rtol=1e-13)
 
 
+# ---------------------------------------------------------------------------------------------
+# The output δ: general (10) everywhere, the simplified product only where its pairing holds
+# ---------------------------------------------------------------------------------------------
+
+
+def _numeric_output_delta(args: dict) -> np.ndarray:
+    """∂C/∂z(L) by central differences of the cost as a function of z(L) (independent of (10))."""
+    problem = reference.validate(**args)
+    z_out = reference.forward_backward(**args).z[-1]
+    last = len(problem.weights) - 1
+    return numerical_gradient(lambda z: reference.data_cost_from_layer(problem, last, z),
+                              [z_out])[0]
+
+
+@pytest.mark.parametrize("output", reference.ACTIVATIONS)
+@pytest.mark.parametrize("form", [reference.forward_backward,
+                                  reference.forward_backward_per_sample])
+def test_softmax_cross_entropy_over_any_output_activation(form, output) -> None:
+    """δ(L) = (softmax(y)·Σ label − label) ⊙ g′(z): the article's ŷ − label only for identity."""
+    rng = np.random.default_rng(7)
+    args = {"weights": [rng.normal(size=(3, 2))], "biases": [rng.normal(size=3)],
+            "X": rng.normal(size=(4, 2)), "labels": np.eye(3)[[0, 2, 1, 1]],
+            "activations": [output], "cost": "softmax_cross_entropy", "reduction": "mean"}
+    result = form(**args)
+    np.testing.assert_allclose(result.delta[0], _numeric_output_delta(args), rtol=1e-6,
+                               atol=1e-9)
+    if output != "identity":  # the shortcut would be wrong here
+        shortcut = (reference.softmax(result.a[0]) - args["labels"]) / 4
+        assert np.max(np.abs(result.delta[0] - shortcut)) > 1e-2
+
+
+def test_output_delta_takes_the_shortcut_only_where_the_pairing_holds() -> None:
+    """A planted wrong pairing (cross-entropy over an identity output) gets the general (10)."""
+    bce = reference.COST_RULES["binary_cross_entropy"]
+    z = np.array([[0.3, -1.2]])
+    labels = np.array([[1.0, 0.25]])
+    y = reference.sigmoid(z)
+    paired = reference.output_delta(bce, "sigmoid", z, y, labels, y * (1 - y))
+    np.testing.assert_allclose(paired, y - labels, rtol=1e-15)  # (11)·(12) simplified
+    a = np.array([[0.6, 0.3]])  # an identity output in (0, 1): (4) is defined there
+    general = reference.output_delta(bce, "identity", a, a, labels, np.ones_like(a))
+    np.testing.assert_allclose(general, -labels / a + (1 - labels) / (1 - a), rtol=1e-15)
+    assert np.max(np.abs(general - (a - labels))) > 0.5
+
+
+def test_the_pairing_is_validated_where_the_cost_needs_it() -> None:
+    args = _valid_arguments()
+    with pytest.raises(ValueError, match="binary_cross_entropy needs a sigmoid output layer, "
+                                         "got activations\\[-1\\] = 'relu'"):
+        reference.forward_backward(**{**args, "cost": "bce", "activations": ["tanh", "relu"]})
+
+
+def test_every_cost_pairs_with_an_activation_it_is_defined_for() -> None:
+    for rule in reference.COST_RULES.values():
+        assert rule.pairs_with in reference.ACTIVATIONS
+        assert set(rule.outputs) <= set(reference.ACTIVATIONS)
+        assert rule.pairs_with in rule.outputs
+
+
+def test_cost_aliases_name_the_same_records() -> None:
+    assert reference.COST_ALIASES["bce"] == "binary_cross_entropy"
+    assert reference.COST_ALIASES["cross_entropy"] == "softmax_cross_entropy"
+    args = {**_valid_arguments(), "activations": ["tanh", "identity"],
+            "labels": np.eye(2)[[0, 1, 1, 0, 1]]}
+    by_alias = reference.forward_backward(**{**args, "cost": "cross_entropy"})
+    by_name = reference.forward_backward(**{**args, "cost": "softmax_cross_entropy"})
+    np.testing.assert_array_equal(by_alias.dW[0], by_name.dW[0])
+
+
+def test_sigmoid_derivative_keeps_its_digits_when_saturated() -> None:
+    """(12) y(1 − y) at z = 21 by 1 − y loses 7 digits; σ(z)σ(−z) keeps them (closed form
+    e^{−z}/(1 + e^{−z})², exact to rounding for z > 0)."""
+    z = np.array([5.0, 21.0, 30.0, -21.0])
+    g_prime = reference.activation_derivative("sigmoid", z, reference.sigmoid(z))
+    closed_form = np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))) ** 2
+    np.testing.assert_allclose(g_prime, closed_form, rtol=1e-14)
+
+
+def test_columns_layout_is_rows_transposed() -> None:
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(reference.COLUMNS.as_rows(reference.COLUMNS.as_rows(x)), x)
+    np.testing.assert_array_equal(reference.COLUMNS.as_rows(x), x.T)
+    rng = np.random.default_rng(5)
+    w, b, xs = rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=(2, 3))
+    np.testing.assert_allclose(reference.weighted_input_column(w, b, xs.T).T,
+                               reference.weighted_input(w, b, xs), rtol=1e-15)
+
+
 def test_l2_step_is_003s_update() -> None:
     rng = np.random.default_rng(4)
     weights = [rng.normal(size=(3, 2)), rng.normal(size=(1, 3))]
@@ -269,7 +358,15 @@ INVALID = [
         "sigmoid output",
     ),
     ({"cost": "binary_cross_entropy", "labels": np.full((5, 2), 2.0)}, ValueError, r"in \[0, 1\]"),
-    ({"cost": "softmax_cross_entropy"}, ValueError, "output layer must be 'identity'"),
+    ({"cost": "bce", "activations": ["tanh", "identity"]}, ValueError,
+     "binary_cross_entropy needs a sigmoid output layer, got activations"),
+    ({"cost": 3}, TypeError, "cost must be a name"),
+    ({"bce_guard": -1e-5, "cost": "bce"}, ValueError, "bce_guard must be >= 0"),
+    ({"X": np.full((5, 3), np.nan)}, ValueError,
+     r"X has a non-finite value \(nan at index \(0, 0\)\)"),
+    ({"weights": [np.ones((4, 3)), np.full((2, 4), np.inf)]}, ValueError,
+     r"weights\[1\] has a non-finite value \(inf"),
+    ({"labels": np.full((5, 2), -np.inf)}, ValueError, "labels has a non-finite value"),
     (
         {
             "cost": "softmax_cross_entropy",
