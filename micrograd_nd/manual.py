@@ -154,7 +154,7 @@ def _scalar_loss(value: Any, requires_graph: bool) -> Tensor:
     if requires_graph and not value.requires_grad:
         raise ValueError(
             f"{CALLER}: the loss does not depend on any parameter loss_fn was given (does it "
-            "use other arrays, or another model, than its `params` argument?)"
+            "use other arrays, or another model, than the params it is given?)"
         )
     return value
 
@@ -207,7 +207,8 @@ def _manual(manual_grad: Callable[..., Any], params: _Parameters, args: tuple[An
             raise TypeError(f"{CALLER}: manual_grad must return a list or tuple of gradients "
                             f"(like params), got {type(result).__name__}")
         if len(result) != len(params.values):
-            raise ValueError(f"{CALLER}: manual_grad returned {len(result)} gradients for "
+            count = f"{len(result)} gradient" + ("" if len(result) == 1 else "s")
+            raise ValueError(f"{CALLER}: manual_grad returned {count} for "
                              f"{len(params.values)} parameters")
         raw = list(result)
     return [_checked_gradient(value, name, parameter)
