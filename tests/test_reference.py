@@ -1,5 +1,6 @@
 """The hand-derived delta rule (``micrograd_nd.reference``) against finite differences, against
-itself (batched vs per-sample column form), and against 002's worked example."""
+itself (batched vs per-sample column form), and against the numbers the worked example
+("神经网络反向传播", docs/derivation.md) prints."""
 
 from __future__ import annotations
 
@@ -59,24 +60,25 @@ def test_result_shapes_and_no_mutation(case: Case) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The worked example of 002 (numbers from spec/backprop-formulas.md, printed by 002's code)
+# The worked example: the numbers its code prints (three inputs, two sigmoid hidden units,
+# one sigmoid output, square cost, no biases)
 # ---------------------------------------------------------------------------------------------
 
-EXAMPLE_002 = {
+WORKED_EXAMPLE = {
     "x": np.array([[0.5, 0.1, -0.2]]),
     "target": np.array([[0.6]]),
     "learnrate": 0.5,
-    # 002 stores input→hidden as (in, hidden) and computes x·W; our layout is (out, in).
+    # The example stores input→hidden as (in, hidden) and computes x·W; ours is (out, in).
     "weights": [
         np.array([[0.5, -0.6], [0.1, -0.2], [0.1, 0.7]]).T,
         np.array([[0.1, -0.3]]),
     ],
-    "biases": [np.zeros(2), np.zeros(1)],  # 002 has no biases
+    "biases": [np.zeros(2), np.zeros(1)],  # the example has no biases
 }
 
 
-def _example_002(form=reference.forward_backward) -> reference.BackpropResult:
-    ex = EXAMPLE_002
+def _worked_example(form=reference.forward_backward) -> reference.BackpropResult:
+    ex = WORKED_EXAMPLE
     return form(
         ex["weights"], ex["biases"], ex["x"], ex["target"], ["sigmoid", "sigmoid"], "square"
     )
@@ -86,7 +88,7 @@ def assert_matches_printed(actual: np.ndarray, printed: list[str]) -> None:
     """Each value equals its printed decimal to within half a unit of the last printed digit.
 
     Fully printed floats (17 digits) get 1e-15 relative instead: our overflow-free sigmoid may
-    round differently from 002's ``1 / (1 + exp(−x))`` in the last bit.
+    round differently from the example's ``1 / (1 + exp(−x))`` in the last bit.
     """
     actual = np.ravel(actual)
     assert actual.size == len(printed)
@@ -100,16 +102,16 @@ def assert_matches_printed(actual: np.ndarray, printed: list[str]) -> None:
 @pytest.mark.parametrize(
     "form", [reference.forward_backward, reference.forward_backward_per_sample]
 )
-def test_worked_example_002(form) -> None:
-    """002 prints output, error terms and weight changes; weight change = −learnrate · ∂C/∂W."""
-    result = _example_002(form)
-    lr = EXAMPLE_002["learnrate"]
+def test_worked_example(form) -> None:
+    """The example prints output, error terms and weight changes (= −learnrate · ∂C/∂W)."""
+    result = _worked_example(form)
+    lr = WORKED_EXAMPLE["learnrate"]
     assert_matches_printed(result.a[-1], ["0.48497343084992534"])
-    # 002's error terms are −δ: it writes error = target − output, which is −∂cost/∂y (11)
+    # Its error terms are −δ: it writes error = target − output, which is −∂cost/∂y (11)
     assert_matches_printed(-result.delta[1], ["0.028730669543515018"])
     assert_matches_printed(-result.delta[0], ["0.00070802", "-0.00204471"])
     assert_matches_printed(-lr * result.dW[1], ["0.00804047", "0.00555918"])
-    # 002 stores input→hidden as (in, hidden): compare the transpose of our (out, in) dW
+    # It stores input→hidden as (in, hidden): compare the transpose of our (out, in) dW
     printed_input_hidden = [
         *("1.77005547e-04", "-5.11178506e-04"),
         *("3.54011093e-05", "-1.02235701e-04"),
@@ -118,14 +120,14 @@ def test_worked_example_002(form) -> None:
     assert_matches_printed(-lr * result.dW[0].T, printed_input_hidden)
 
 
-def test_worked_example_002_step_applies_those_changes() -> None:
-    result = _example_002()
+def test_worked_example_step_applies_those_changes() -> None:
+    result = _worked_example()
     new_w, _ = reference.gradient_descent_step(
-        EXAMPLE_002["weights"], EXAMPLE_002["biases"], result, EXAMPLE_002["learnrate"]
+        WORKED_EXAMPLE["weights"], WORKED_EXAMPLE["biases"], result, WORKED_EXAMPLE["learnrate"]
     )
-    assert_matches_printed(new_w[1] - EXAMPLE_002["weights"][1], ["0.00804047", "0.00555918"])
-    assert new_w[0] is not EXAMPLE_002["weights"][0]
-    np.testing.assert_array_equal(EXAMPLE_002["weights"][1], [[0.1, -0.3]])  # not mutated
+    assert_matches_printed(new_w[1] - WORKED_EXAMPLE["weights"][1], ["0.00804047", "0.00555918"])
+    assert new_w[0] is not WORKED_EXAMPLE["weights"][0]
+    np.testing.assert_array_equal(WORKED_EXAMPLE["weights"][1], [[0.1, -0.3]])  # not mutated
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +163,7 @@ def test_exact_bce_stays_finite_when_outputs_saturate() -> None:
     np.testing.assert_allclose(result.dW[0], [[1.0], [-1.0]])
 
 
-def test_bce_guard_reproduces_001s_code() -> None:
+def test_bce_guard_reproduces_the_digit_articles_code() -> None:
     rng = np.random.default_rng(1)
     weights, biases = [rng.normal(size=(3, 2))], [rng.normal(size=3)]
     X, labels = rng.normal(size=(4, 2)), rng.uniform(size=(4, 3))
@@ -169,10 +171,10 @@ def test_bce_guard_reproduces_001s_code() -> None:
         weights, biases, X, labels, ["sigmoid"], "binary_cross_entropy", bce_guard=1e-5
     )
     y = result.a[0]
-    code_001 = np.sum(-labels * np.log(y + 1e-5) - (1 - labels) * np.log(1 - y + 1e-5))
-    assert result.cost == pytest.approx(code_001, rel=1e-14)
-    d_outlayer_001 = (-labels / (y + 1e-5)) + ((1 - labels) / (1 - y + 1e-5))
-    np.testing.assert_allclose(result.delta[0], d_outlayer_001 * y * (1 - y), rtol=1e-14)
+    article_code = np.sum(-labels * np.log(y + 1e-5) - (1 - labels) * np.log(1 - y + 1e-5))
+    assert result.cost == pytest.approx(article_code, rel=1e-14)
+    d_outlayer = (-labels / (y + 1e-5)) + ((1 - labels) / (1 - y + 1e-5))
+    np.testing.assert_allclose(result.delta[0], d_outlayer * y * (1 - y), rtol=1e-14)
 
 
 def test_mse_is_torch_mean_and_sum_of_sample_means() -> None:
@@ -287,7 +289,7 @@ def test_columns_layout_is_rows_transposed() -> None:
                                reference.weighted_input(w, b, xs), rtol=1e-15)
 
 
-def test_l2_step_is_003s_update() -> None:
+def test_l2_step_is_the_feed_forward_articles_update() -> None:
     rng = np.random.default_rng(4)
     weights = [rng.normal(size=(3, 2)), rng.normal(size=(1, 3))]
     biases = [rng.normal(size=3), rng.normal(size=1)]
