@@ -20,6 +20,7 @@ NumPy only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -104,7 +105,10 @@ class Row:
 
     @property
     def passed(self) -> bool:
-        return bool(self.max_abs <= self.tolerance.atol + self.tolerance.rtol * self.scale)
+        # A NaN or infinity in either array makes the scale non-finite: the row fails (an
+        # infinite scale would otherwise let inf ≤ atol + rtol·inf pass).
+        return bool(math.isfinite(self.scale)
+                    and self.max_abs <= self.tolerance.atol + self.tolerance.rtol * self.scale)
 
 
 def compare_pair(

@@ -257,6 +257,8 @@ def test_tolerances_can_be_loosened_and_the_numeric_atol_grows_with_the_loss():
     atol, _ = DEFAULT_TOLERANCES["manual vs numeric"]
     numeric_rows = [row for row in scaled.rows if "numeric" in row.pair]
     assert all(row.tolerance.atol == pytest.approx(atol * scaled.loss) for row in numeric_rows)
+    exact_rows = [row for row in scaled.rows if row.pair == "manual vs autodiff"]
+    assert all(row.tolerance == DEFAULT_TOLERANCES["manual vs autodiff"] for row in exact_rows)
 
 
 # ---------------------------------------------------------------------------------------------
