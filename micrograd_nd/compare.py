@@ -27,6 +27,7 @@ import numpy as np
 
 from . import oracles, reference
 from .agreement import Report, Row, Tolerance, compare_pair, tolerances_for_pairs
+from .finite_differences import check_step
 from .reference import LayerGradients, Problem
 
 __all__ = [
@@ -44,6 +45,7 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "rule vs numeric": (1e-6, 1e-5),
     "autodiff vs numeric": (1e-6, 1e-5),
 }
+_STEP = 1e-6  # the central-difference step of compare_gradients' default eps
 # Row labels: δ(l), dW(l), db(l), with l counted from 1 as the derivation numbers layers.
 _QUANTITIES = {"delta": "δ", "dW": "dW", "db": "db"}
 
@@ -90,7 +92,7 @@ def compare_gradients(
     bce_guard: float = 0.0,
     activations: Sequence[str] | None = None,
     numeric: bool = True,
-    eps: float = 1e-6,
+    eps: float = _STEP,
     tolerances: dict[str, tuple[float, float]] | None = None,
 ) -> GradientComparison:
     """Run the delta rule, autodiff and (if ``numeric``) central differences on one batch.
@@ -220,8 +222,17 @@ def _random_problem(args: argparse.Namespace) -> Problem:
         labels = rng.integers(0, 2, (args.batch, sizes[-1])).astype(np.float64)
     else:
         labels = rng.uniform(0.0, 1.0, (args.batch, sizes[-1]))
-    return oracles.network_problem((weights, biases), X, labels, args.loss, args.reduction,
-                                   args.l2, args.bce_guard, activations, caller="compare")
+    problem = oracles.network_problem((weights, biases), X, labels, args.loss, args.reduction,
+                                      args.l2, args.bce_guard, activations, caller="compare")
+    if not args.no_numeric:
+        try:
+            check_step(_STEP, "compare", [*problem.weights, *problem.biases])
+        except ValueError:
+            raise _UsageError(
+                f"argument --weight-scale: {args.weight_scale:g} is too large for central "
+                f"differences with step {_STEP:g} (w ± {_STEP:g} == w); use a smaller scale "
+                "or --no-numeric") from None
+    return problem
 
 
 def main(argv: Sequence[str] | None = None) -> int:

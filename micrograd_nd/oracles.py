@@ -121,10 +121,16 @@ def network_problem(
                 labels = one_hot(labels, np.shape(weights[-1])[0])
             else:
                 labels = labels[:, np.newaxis]
-        return reference.validate(weights, biases, X, labels, names, loss, reduction, l2,
-                                  bce_guard)
+        problem = reference.validate(weights, biases, X, labels, names, loss, reduction, l2,
+                                     bce_guard)
     except (TypeError, ValueError) as error:
         raise type(error)(f"{caller}: {error}") from None
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
+        cost = reference.cost_value(**problem.arguments())
+    if not np.isfinite(cost):
+        raise ValueError(f"{caller}: the cost is {cost} at these weights and inputs (float64 "
+                         "overflows): gradients cannot be compared; scale them down")
+    return problem
 
 
 def delta_rule(problem: Problem, *, per_sample: bool = False,

@@ -318,6 +318,8 @@ def sample_weight(reduction: str, n_samples: int) -> float:
 
 def _l2_penalty(weights: Sequence[np.ndarray], l2: float) -> float:
     """``½ λ Σ_l ‖W(l)‖²_F`` (feed-forward article); biases are not penalised."""
+    if l2 == 0.0:  # no penalty, even where ‖W‖² overflows (0·∞ would be NaN)
+        return 0.0
     return 0.5 * l2 * sum(float(np.sum(w * w)) for w in weights)
 
 

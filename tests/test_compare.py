@@ -295,6 +295,20 @@ def test_tolerances_are_checked(tolerances, error, message):
                           activations=["identity"], tolerances=tolerances)
 
 
+def test_an_overflowing_cost_is_an_error_not_a_table_of_nan():
+    with pytest.raises(ValueError, match=r"compare_gradients: the cost is inf at these weights"):
+        compare_gradients(([np.full((2, 2), 1e200)], [np.zeros(2)]), np.ones((1, 2)),
+                          np.ones((1, 2)), loss="mse", activations=["identity"])
+
+
+def test_no_l2_penalty_even_where_the_weights_overflow_its_norm():
+    """½·0·‖W‖² is 0, not 0·∞ = NaN: a huge but finite network keeps a finite cost."""
+    huge = [np.full((1, 1), 1e200)]
+    cost = reference.cost_value(huge, [np.zeros(1)], np.ones((1, 1)), np.ones((1, 1)),
+                                ["sigmoid"], "bce")
+    assert cost == 0.0  # label 1 and σ(1e200) = 1: −ln 1
+
+
 def test_diagnostics_does_not_import_the_command_line_module():
     code = ("import sys, micrograd_nd.diagnostics; "
             "print('micrograd_nd.compare' in sys.modules)")
@@ -340,6 +354,10 @@ def test_cli_fails_when_a_derivation_is_wrong(monkeypatch, capsys):
     (["--loss", "square", "--bce-guard", "1e-5"],
      "compare: bce_guard only applies to binary_cross_entropy, not 'square'"),
     (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+    (["--weight-scale", "1e300"], "argument --weight-scale: 1e+300 is too large for central "
+                                  "differences with step 1e-06"),
+    (["--weight-scale", "1e200", "--loss", "mse", "--no-numeric"],
+     "compare: the cost is inf at these weights and inputs (float64 overflows)"),
 ])
 def test_cli_bad_arguments_exit_2_with_one_line(arguments, message, capsys):
     assert compare.main(arguments) == 2
