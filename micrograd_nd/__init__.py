@@ -4,18 +4,16 @@
 rule back through them. Every derivative rule lives in :mod:`micrograd_nd.primitives`.
 """
 
-from . import data, functional, init, nn, optim, serialization, training
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import _methods as _methods  # binds Tensor's operators and methods
+from . import data, functional, init, nn, numpy_interop, ops, optim, serialization, training
 from ._arrays import get_default_dtype, set_default_dtype
-from .autograd import (
-    AnomalyError,
-    GraphFreedError,
-    InPlaceModificationError,
-    detect_anomaly,
-    enable_grad,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
+from .autograd import GraphFreedError, InPlaceModificationError
+from .backward import grad
 from .functional import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -30,46 +28,87 @@ from .functional import (
     square_loss,
 )
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .tensor import (
-    Tensor,
+from .modes import (
+    AnomalyError,
+    detect_anomaly,
+    enable_grad,
+    is_anomaly_enabled,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .ops import (
     abs,
     add,
     astype,
     broadcast_to,
+    clip,
     concatenate,
+    cos,
     divide,
+    dot,
+    einsum,
     equal,
     exp,
-    grad,
+    expand_dims,
+    expm1,
+    flatten,
     greater,
     greater_equal,
     less,
     less_equal,
+    linear,
     log,
+    log1p,
     matmul,
     max,
     maximum,
     mean,
     min,
     minimum,
+    moveaxis,
     multiply,
     negative,
+    norm,
     not_equal,
+    outer,
     permute,
     power,
     reshape,
+    sin,
     sqrt,
     square,
+    squeeze,
     stack,
     subtract,
     sum,
+    swapaxes,
     tanh,
     tensor,
     transpose,
     where,
 )
+from .tensor import Tensor
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+# Submodules that need optional packages (testing needs Hypothesis) or that most programs do
+# not use are imported on first access: ``mg.testing``, ``mg.compare`` … (PEP 562).
+_LAZY_SUBMODULES = ("compare", "diagnostics", "reference", "testing", "finite_differences")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'micrograd_nd' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY_SUBMODULES])
+
+
+clamp = clip
+unsqueeze = expand_dims
 
 __all__ = [
     "AnomalyError",
@@ -83,14 +122,22 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "broadcast_to",
+    "clamp",
+    "clip",
     "concatenate",
+    "cos",
     "cross_entropy",
     "data",
     "detect_anomaly",
     "divide",
+    "dot",
+    "einsum",
     "enable_grad",
     "equal",
     "exp",
+    "expand_dims",
+    "expm1",
+    "flatten",
     "functional",
     "get_default_dtype",
     "grad",
@@ -99,11 +146,14 @@ __all__ = [
     "greater",
     "greater_equal",
     "init",
+    "is_anomaly_enabled",
     "is_grad_enabled",
     "l2_penalty",
     "less",
     "less_equal",
+    "linear",
     "log",
+    "log1p",
     "log_softmax",
     "logsumexp",
     "matmul",
@@ -112,13 +162,18 @@ __all__ = [
     "mean",
     "min",
     "minimum",
+    "moveaxis",
     "mse_loss",
     "multiply",
     "negative",
     "nn",
     "no_grad",
+    "norm",
     "not_equal",
+    "numpy_interop",
+    "ops",
     "optim",
+    "outer",
     "permute",
     "power",
     "relu",
@@ -127,16 +182,20 @@ __all__ = [
     "set_default_dtype",
     "set_grad_enabled",
     "sigmoid",
+    "sin",
     "softmax",
     "sqrt",
     "square",
     "square_loss",
+    "squeeze",
     "stack",
     "subtract",
     "sum",
+    "swapaxes",
     "tanh",
     "tensor",
     "training",
     "transpose",
+    "unsqueeze",
     "where",
 ]

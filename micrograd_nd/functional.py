@@ -17,21 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import (
-    ArrayLike,
-    Tensor,
-    _check_axis,
-    _operand,
-    exp,
-    log,
-    maximum,
-    mean,
-    multiply,
-    reshape,
-    sum,
-    tanh,
-    where,
-)
+from ._arrays import normalize_axis
+from .ops import exp, log, maximum, mean, multiply, reshape, sum, tanh, where
+from .tensor import ArrayLike, Tensor
+from .tensor import as_tensor as _operand
+
+
+def _check_axis(op: str, x: Tensor, axis: Any) -> Any:
+    return normalize_axis(op, axis, x.ndim)
+
 
 __all__ = [
     "binary_cross_entropy",

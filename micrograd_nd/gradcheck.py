@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from .agreement import check_tolerance
+from .backward import grad
 from .finite_differences import check_step, float64_point, numerical_jacobian
-from .tensor import Tensor, concatenate, grad, reshape
+from .ops import concatenate, reshape
+from .tensor import Tensor
 
 __all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]
 

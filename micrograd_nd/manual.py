@@ -9,7 +9,8 @@
 ``params`` is a dict name → array, a list or tuple of arrays, or an ``nn.Module`` (its named
 parameters). ``loss_fn(params, *args)`` returns the scalar loss; it is called with the
 parameters as Tensors, in the same structure, so it may use micrograd_nd operations (``@``,
-``mg.tanh``, ``.sum()``) or — once NumPy functions dispatch to Tensors — plain NumPy.
+``mg.tanh``, ``.sum()``) or plain NumPy (``np.dot``, ``np.tanh``, ``np.mean`` dispatch to
+differentiable operations on Tensors).
 ``manual_grad(params, *args)`` returns your gradient of that loss, as NumPy arrays in the same
 structure (a dict name → array for a module).
 
@@ -31,10 +32,11 @@ from typing import Any
 import numpy as np
 
 from .agreement import Report, Tolerance, compare_pair, tolerances_for_pairs
-from .autograd import no_grad
+from .backward import grad
 from .finite_differences import check_step, float64_point, numerical_gradient
+from .modes import no_grad
 from .nn import Module
-from .tensor import Tensor, grad
+from .tensor import Tensor
 
 __all__ = ["DEFAULT_TOLERANCES", "ManualComparison", "compare_manual"]
 
@@ -142,9 +144,9 @@ def _scalar_loss(value: Any, requires_graph: bool) -> Tensor:
     if not isinstance(value, Tensor):
         raise TypeError(
             f"{CALLER}: loss_fn returned {type(value).__name__}, not a Tensor, so autodiff has "
-            "nothing to differentiate: compute the loss with micrograd_nd operations on the "
-            "parameters it is given (a NumPy function that does not dispatch to Tensors "
-            "turns them into plain arrays)"
+            "nothing to differentiate: compute the loss from the parameters it is given, with "
+            "micrograd_nd operations or NumPy functions, without converting them to plain "
+            "arrays (float(...), np.asarray, .data)"
         )
     if value.size != 1:
         raise ValueError(f"{CALLER}: loss_fn must return a scalar, got shape {value.shape}")

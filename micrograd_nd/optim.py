@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import no_grad
+from .modes import no_grad
 from .tensor import Tensor
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm_"]

@@ -30,8 +30,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._rng import RNGLike
-from .autograd import no_grad
 from .data import batches
+from .modes import no_grad
 from .nn.module import Module
 from .optim import Optimizer
 from .tensor import ArrayLike, Tensor

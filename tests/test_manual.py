@@ -416,7 +416,7 @@ def test_the_example_prints_the_table_and_names_the_wrong_parameters(capsys):
 
 
 # ---------------------------------------------------------------------------------------------
-# A loss in plain NumPy: runs on Tensors once the core dispatches NumPy functions.
+# A loss in plain NumPy runs on Tensors: NumPy functions dispatch to differentiable ops.
 # ---------------------------------------------------------------------------------------------
 def numpy_loss(params, X, y):
     hidden = np.tanh(np.dot(X, params["W1"].T) + params["b1"])
@@ -428,13 +428,11 @@ def numpy_exp_loss(params, X, y):
     return np.sum(np.exp(np.dot(X, params["W1"].T)))
 
 
-@pytest.mark.xfail(strict=True, reason="needs __array_function__ from the core")
 def test_a_plain_numpy_loss_is_checked_unchanged():
     params, X, y = small_problem()
     compare_manual(numpy_loss, delta_rule_gradient, params, args=(X, y)).assert_passed()
 
 
-@pytest.mark.xfail(strict=True, reason="needs __array_function__ from the core")
 def test_a_plain_numpy_loss_with_exp_and_sum():
     params, X, y = small_problem()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from micrograd_nd import autograd, nn, optim, training
+import micrograd_nd as mg
+from micrograd_nd import nn, optim, training
 from micrograd_nd.data import make_moons, make_spirals, train_test_split
 from micrograd_nd.training import History, accuracy, evaluate, fit, predict
 
@@ -87,7 +88,7 @@ def test_evaluate_and_predict_use_eval_mode_no_grad_and_restore_mode():
 
     class Spy(nn.Module):
         def forward(self, x):
-            seen.append((self.training, autograd.is_grad_enabled()))
+            seen.append((self.training, mg.is_grad_enabled()))
             return x
 
     model = nn.Sequential(nn.Linear(2, 2, rng=0), Spy())

@@ -18,7 +18,8 @@ from .. import functional as F
 from .._arrays import get_default_dtype
 from .._rng import RNGLike, as_generator
 from ..init import get_initializer
-from ..tensor import ArrayLike, Tensor, tanh
+from ..ops import linear, tanh
+from ..tensor import ArrayLike, Tensor
 from .module import Module, ModuleList, Parameter
 
 __all__ = [
@@ -91,8 +92,7 @@ class Linear(Module):
                 f"{self!r}: expected input of shape (..., {self.in_features}), "
                 f"got shape {x.shape}"
             )
-        out = x @ self.weight.T
-        return out if self.bias is None else out + self.bias
+        return linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (
