@@ -83,16 +83,9 @@ def _rows(gradients: dict[str, LayerGradients], pairs: dict[str, Tolerance]) -> 
 
 
 def compare_gradients(
-    network: Any,
-    X: Any,
-    labels: Any,
-    loss: str = "cross_entropy",
-    reduction: str = "mean",
-    l2: float = 0.0,
-    bce_guard: float = 0.0,
-    activations: Sequence[str] | None = None,
-    numeric: bool = True,
-    eps: float = _STEP,
+    network: Any, X: Any, labels: Any, loss: str = "cross_entropy", reduction: str = "mean",
+    l2: float = 0.0, bce_guard: float = 0.0, activations: Sequence[str] | None = None,
+    numeric: bool = True, eps: float = _STEP,
     tolerances: dict[str, tuple[float, float]] | None = None,
 ) -> GradientComparison:
     """Run the delta rule, autodiff and (if ``numeric``) central differences on one batch.

@@ -32,11 +32,7 @@ class LayerNorms:
 
 
 def gradient_norms(
-    network: Any,
-    X: Any,
-    labels: Any,
-    loss: str = "cross_entropy",
-    reduction: str = "mean",
+    network: Any, X: Any, labels: Any, loss: str = "cross_entropy", reduction: str = "mean",
     activations: Sequence[str] | None = None,
 ) -> list[LayerNorms]:
     """‖δ(l)‖, ‖∂C/∂W(l)‖ and ‖∂C/∂b(l)‖ for each layer of an nn ``MLP`` (or weight lists).

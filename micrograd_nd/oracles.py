@@ -90,15 +90,8 @@ def _from_sequential(model: Sequential, caller: str
 
 
 def network_problem(
-    network: Any,
-    X: Any,
-    labels: Any,
-    loss: str = "cross_entropy",
-    reduction: str = "mean",
-    l2: float = 0.0,
-    bce_guard: float = 0.0,
-    activations: Sequence[str] | None = None,
-    *,
+    network: Any, X: Any, labels: Any, loss: str = "cross_entropy", reduction: str = "mean",
+    l2: float = 0.0, bce_guard: float = 0.0, activations: Sequence[str] | None = None, *,
     caller: str = "network_problem",
 ) -> Problem:
     """The validated float64 problem every oracle takes (see :func:`reference.validate`).

@@ -713,17 +713,9 @@ def _run(problem: Problem, rule: DeltaRule, layout: Layout, per_sample: bool) ->
 
 
 def forward_backward(
-    weights: Sequence[np.ndarray],
-    biases: Sequence[np.ndarray],
-    X: np.ndarray,
-    labels: np.ndarray,
-    activations: Sequence[str],
-    cost: str,
-    reduction: str = "sum",
-    l2: float = 0.0,
-    bce_guard: float = 0.0,
-    *,
-    rule: DeltaRule = STANDARD_RULE,
+    weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np.ndarray,
+    labels: np.ndarray, activations: Sequence[str], cost: str, reduction: str = "sum",
+    l2: float = 0.0, bce_guard: float = 0.0, *, rule: DeltaRule = STANDARD_RULE,
 ) -> BackpropResult:
     """Batched row-major delta rule: forward (1)–(2), δ(L) (9)–(12), δ(l) (13), dW/db (7)–(8).
 
@@ -735,17 +727,9 @@ def forward_backward(
 
 
 def forward_backward_per_sample(
-    weights: Sequence[np.ndarray],
-    biases: Sequence[np.ndarray],
-    X: np.ndarray,
-    labels: np.ndarray,
-    activations: Sequence[str],
-    cost: str,
-    reduction: str = "sum",
-    l2: float = 0.0,
-    bce_guard: float = 0.0,
-    *,
-    rule: DeltaRule = STANDARD_RULE,
+    weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np.ndarray,
+    labels: np.ndarray, activations: Sequence[str], cost: str, reduction: str = "sum",
+    l2: float = 0.0, bce_guard: float = 0.0, *, rule: DeltaRule = STANDARD_RULE,
 ) -> BackpropResult:
     """The handwritten-digit article's column-vector delta rule, one sample at a time.
 
@@ -759,15 +743,9 @@ def forward_backward_per_sample(
 
 
 def cost_value(
-    weights: Sequence[np.ndarray],
-    biases: Sequence[np.ndarray],
-    X: np.ndarray,
-    labels: np.ndarray,
-    activations: Sequence[str],
-    cost: str,
-    reduction: str = "sum",
-    l2: float = 0.0,
-    bce_guard: float = 0.0,
+    weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], X: np.ndarray,
+    labels: np.ndarray, activations: Sequence[str], cost: str, reduction: str = "sum",
+    l2: float = 0.0, bce_guard: float = 0.0,
 ) -> float:
     """The reduced cost C of the module docstring (forward pass only; for finite differences)."""
     problem = validate(weights, biases, X, labels, activations, cost, reduction, l2, bce_guard)
