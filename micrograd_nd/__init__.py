@@ -14,6 +14,7 @@ from . import data, functional, init, nn, numpy_interop, ops, optim, serializati
 from ._arrays import get_default_dtype, set_default_dtype
 from .autograd import GraphFreedError, InPlaceModificationError
 from .backward import grad
+from .custom import custom_op
 from .functional import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -89,6 +90,7 @@ from .ops import (
     where,
 )
 from .tensor import Tensor
+from .visualize import to_dot
 
 __version__ = "0.2.0"
 
@@ -127,6 +129,7 @@ __all__ = [
     "concatenate",
     "cos",
     "cross_entropy",
+    "custom_op",
     "data",
     "detect_anomaly",
     "divide",
@@ -194,6 +197,7 @@ __all__ = [
     "swapaxes",
     "tanh",
     "tensor",
+    "to_dot",
     "training",
     "transpose",
     "unsqueeze",

@@ -10,6 +10,8 @@ combined is the backend's (:mod:`micrograd_nd.backend`).
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,47 +39,51 @@ class InPlaceModificationError(RuntimeError):
 class Node:
     """How a tensor was made: the primitive, its input tensors, the values its rules need.
 
-    ``inputs`` and ``out`` are the arrays the op saw. ``counters``/``versions`` are the version
-    counters of the values its rules read (``primitive.reads``) and their values when the op
-    ran, checked before the rules run, like PyTorch's saved tensors. ``out_counter`` /
+    ``inputs`` and ``out`` are the arrays the op saw; ``versions`` are the version counters of
+    the values its rules read (``primitive.reads``) when the op ran, checked before the rules
+    run, like PyTorch's saved tensors. ``out_counter`` /
     ``out_version`` track the output's memory: if the counter moves, the node no longer
     describes its tensor's value (a write through a view, say), and using that tensor in a new
-    op is refused. ``parents`` becomes ``None`` once a backward pass without ``retain_graph``
-    has used the node, which releases the saved arrays. ``location`` is where the op was
-    created (anomaly mode only).
+    op is refused. ``sequence`` numbers nodes in creation order, which is a topological order
+    (an op's inputs exist before it runs). ``parents`` becomes ``None`` once a backward pass
+    without ``retain_graph`` has used the node, which releases the saved arrays. ``location``
+    is where the op was created (anomaly mode only).
     """
 
-    __slots__ = ("counters", "inputs", "location", "out", "out_counter", "out_version", "params",
-                 "parents", "primitive", "versions")
+    __slots__ = ("inputs", "location", "out", "out_counter", "out_version", "params", "parents",
+                 "primitive", "sequence", "versions")
 
     def __init__(self, primitive: Primitive, parents: tuple[Any, ...],
-                 inputs: Sequence[Any], output: Any, params: dict) -> None:
+                 inputs: tuple[Any, ...], output: Any, params: dict) -> None:
         self.primitive = primitive
         self.parents: tuple[Any, ...] | None = parents
-        self.inputs = tuple(inputs)
+        self.inputs = inputs
         self.out = output._data
         self.params = params
+        self.sequence = next(_sequence)
         self.out_counter = output._versions
         self.out_version = self.out_counter[0]
-        reads = primitive.reads
-        if reads is None:
-            reads = (*range(len(parents)), OUT)
-        self.counters = tuple(self.out_counter if i == OUT else parents[i]._versions
-                              for i in reads)
-        self.versions = tuple(counter[0] for counter in self.counters)
+        self.versions = self.read_versions() if primitive.reads != () else ()
         self.location = user_code_location() if _anomaly_mode.enabled else None
+
+    def read_versions(self) -> tuple[int, ...]:
+        """The current versions of the values the rules read (inputs, and ``OUT``)."""
+        parents = self.parents
+        reads = self.primitive.reads
+        if reads is None:  # a variadic op that reads every input
+            reads = (*range(len(parents)), OUT)
+        return tuple([self.out_counter[0] if i == OUT else parents[i]._versions[0]
+                      for i in reads])
 
     def check_versions(self) -> None:
         """Refuse to run the rules on saved values that were changed in place since."""
-        for counter, version in zip(self.counters, self.versions, strict=True):
-            if counter[0] != version:
-                raise _modified_error(self)
+        if self.versions and self.read_versions() != self.versions:
+            raise _modified_error(self)
 
-    def edges(self) -> list[tuple[int, Any, Any]]:
-        """``(argnum, input, rule)`` for each input that needs a gradient from this node."""
-        rules = self.primitive.rules_for(len(self.parents))
-        return [(argnum, parent, rules[argnum]) for argnum, parent in enumerate(self.parents)
-                if parent.requires_grad and rules[argnum] is not None]
+    def rules(self) -> tuple[Any, ...]:
+        """The derivative rule of each input (``None`` where the op is not differentiable)."""
+        primitive = self.primitive
+        return primitive.rules_for(len(self.parents)) if primitive.variadic else primitive.rules
 
     def release(self) -> None:
         """Drop the input tensors and saved arrays (after a backward without retain_graph)."""
@@ -88,16 +94,19 @@ class Node:
         return f"<Node {self.primitive.name} ({state})>"
 
 
+_sequence = itertools.count()
+
+
 def _modified_error(node: Node) -> InPlaceModificationError:
     reads = node.primitive.reads
     positions = (*range(len(node.parents)), OUT) if reads is None else reads
     changed = [
         ("its output" if position == OUT else f"input {position}")
         + f" (shape {(node.out if position == OUT else node.inputs[position]).shape}, "
-        f"version {version} → {counter[0]})"
-        for position, counter, version in zip(positions, node.counters, node.versions,
-                                              strict=True)
-        if counter[0] != version
+        f"version {version} → {now})"
+        for position, version, now in zip(positions, node.versions, node.read_versions(),
+                                          strict=True)
+        if now != version
     ]
     return InPlaceModificationError(
         f"backward through '{node.primitive.name}': " + ", ".join(changed)
@@ -116,34 +125,31 @@ def _freed_error(node: Node) -> GraphFreedError:
 
 
 def topological_order(roots: Sequence[Any]) -> list[Any]:
-    """Tensors that require grad and lead to ``roots``, each after every tensor made from it.
+    """Tensors that require grad and lead to ``roots``, each before every tensor it was made
+    from: reverse creation order (``Node.sequence``), leaves last.
 
-    Iterative depth-first search (no recursion, so graphs of any depth work): a tensor is
-    emitted once all of its inputs are, and the reversed emission order is returned.
+    The reachable tensors are collected with an explicit stack (no recursion, so graphs of any
+    depth work), then sorted by their nodes' sequence numbers.
     """
-    emitted: list[Any] = []
-    visited: set[int] = set()
-    # Entries are tensors to expand, each preceded on the stack by a "done" marker (the
-    # tuple ``(tensor,)``): when the marker comes off, every input has been emitted.
-    stack: list[Any] = list(reversed(roots))
+    found: dict[int, tuple[int, Any]] = {}
+    stack = list(roots)
     while stack:
         tensor = stack.pop()
-        if type(tensor) is tuple:
-            emitted.append(tensor[0])
+        if id(tensor) in found:
             continue
-        if id(tensor) in visited:
-            continue
-        visited.add(id(tensor))
-        stack.append((tensor,))
         node = tensor._node
         if node is None:
+            found[id(tensor)] = (-1, tensor)
             continue
         if node.parents is None:
             raise _freed_error(node)
-        stack.extend(parent for parent in node.parents
-                     if parent.requires_grad and id(parent) not in visited)
-    emitted.reverse()
-    return emitted
+        found[id(tensor)] = (node.sequence, tensor)
+        stack.extend([parent for parent in node.parents if parent.requires_grad])
+    ordered = sorted(found.values(), key=_first, reverse=True)
+    return [tensor for _, tensor in ordered]
+
+
+_first = operator.itemgetter(0)
 
 
 def backpropagate(
@@ -177,13 +183,13 @@ def backpropagate(
             continue
         node.check_versions()
         out, inputs = backend.saved(node, tensor)
-        for argnum, parent, rule in node.edges():
-            grad = rule(backend, g, out, *inputs, **node.params)   # ∂L/∂input, one chain step
-            if node.primitive.keeps_zero:
-                grad = backend.keep_zero(g, grad)
-            backend.check_gradient(grad, node, argnum)
-            like = inputs[argnum]
-            grad = backend.cast(backend.unbroadcast(grad, like.shape), like.dtype)
+        rules = node.rules()
+        for argnum, parent in enumerate(node.parents):
+            rule = rules[argnum]
+            if rule is None or not parent.requires_grad:
+                continue
+            grad = rule(backend, g, out, *inputs, **node.params)   # ∂L/∂input: one chain step
+            grad = backend.input_gradient(grad, inputs[argnum], g, node, argnum)
             total = grads.get(id(parent))
             grads[id(parent)] = grad if total is None else backend.add(total, grad)
         if not retain_graph:

@@ -28,14 +28,15 @@ from .modes import check_finite
 if TYPE_CHECKING:
     from .autograd import Node
 
-__all__ = ["RULE_FUNCTIONS", "SERVICES", "Backend", "NumpyBackend"]
+__all__ = ["RULE_FUNCTIONS", "SERVICES", "Backend", "NumpyBackend", "Services"]
 
 # The array functions rules may call (``xp.<name>``), and the services the loop calls.
 RULE_FUNCTIONS = (
     "astype", "broadcast_to", "cos", "einsum", "exp", "log", "reshape", "scatter_add", "sin",
     "sum", "tanh", "transpose", "unbroadcast", "where",
 )
-SERVICES = ("add", "cast", "check_gradient", "keep_zero", "saved", "unbroadcast")
+SERVICES = ("add", "cast", "check_gradient", "input_gradient", "keep_zero", "saved",
+            "unbroadcast")
 
 
 class Backend(Protocol):
@@ -75,6 +76,9 @@ class Backend(Protocol):
     def saved(self, node: Node, output: Any) -> tuple[Any, tuple[Any, ...]]:
         """The node's output and inputs, as the rules receive them."""
 
+    def input_gradient(self, grad: Any, like: Any, g: Any, node: Node, argnum: int) -> Any:
+        """A rule's result as the gradient of input ``argnum`` (see :class:`Services`)."""
+
 
 def unbroadcast(xp: Any, grad: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``grad`` down to ``shape``, for any backend ``xp``.
@@ -93,7 +97,35 @@ def unbroadcast(xp: Any, grad: Any, shape: tuple[int, ...]) -> Any:
     return grad
 
 
-class NumpyBackend:
+class Services:
+    """The reverse pass's handling of a rule's result, the same for every backend."""
+
+    anomaly = False
+
+    def input_gradient(self, grad: Any, like: Any, g: Any, node: Node, argnum: int) -> Any:
+        """``grad``, a rule's result, as the gradient of input ``argnum`` (whose saved value is
+        ``like``): a zero upstream gradient ``g`` kept zero where the entry asks
+        (``keeps_zero``), broadcasting undone, cast to the input's dtype, and checked for
+        NaN/inf under anomaly mode."""
+        if node.primitive.keeps_zero:
+            grad = self.keep_zero(g, grad)
+        if grad.shape != like.shape:
+            try:
+                grad = self.unbroadcast(grad, like.shape)
+            except ValueError:
+                raise ValueError(
+                    f"'{node.primitive.name}': the derivative rule for input {argnum} returned "
+                    f"shape {tuple(grad.shape)}, which does not sum down to the input's shape "
+                    f"{tuple(like.shape)}"
+                ) from None
+        if grad.dtype != like.dtype:
+            grad = self.cast(grad, like.dtype)
+        if self.anomaly:
+            self.check_gradient(grad, node, argnum)
+        return grad
+
+
+class NumpyBackend(Services):
     """The ordinary backward pass: rules run on ndarrays, gradients are ndarrays.
 
     Gradients are never added in place: the sum of two contributions is a new array, so a
@@ -107,10 +139,10 @@ class NumpyBackend:
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)
     where = staticmethod(select)
-    # The ndarray methods: the same results as np.reshape / np.transpose without the
-    # dispatch wrapper, which costs more than the view itself.
-    reshape = staticmethod(np.ndarray.reshape)
-    transpose = staticmethod(np.ndarray.transpose)
+    # The array's own methods: the same results as np.reshape / np.transpose without the
+    # dispatch wrapper, which costs more than the view itself (and NumPy scalars have them).
+    reshape = staticmethod(lambda x, shape: x.reshape(shape))
+    transpose = staticmethod(lambda x, axes=None: x.transpose(axes))
     broadcast_to = staticmethod(np.broadcast_to)
     scatter_add = staticmethod(scatter_add)
 
@@ -134,13 +166,11 @@ class NumpyBackend:
 
     @staticmethod
     def cast(grad: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        if type(grad) is not np.ndarray:
-            grad = np.asarray(grad)  # NumPy gives 0-d results as scalars
-        return grad if grad.dtype == dtype else grad.astype(dtype)
+        return grad.astype(dtype)
 
     @staticmethod
     def add(total: np.ndarray, grad: np.ndarray) -> np.ndarray:
-        return np.asarray(total + grad)  # 0-d sums come back as scalars
+        return total + grad
 
     @staticmethod
     def keep_zero(g: np.ndarray, grad: np.ndarray) -> np.ndarray:
@@ -150,10 +180,10 @@ class NumpyBackend:
             grad = np.where(np.isnan(grad) & (g == 0), 0.0, grad).astype(grad.dtype, copy=False)
         return grad
 
-    def check_gradient(self, grad: np.ndarray, node: Node, argnum: int) -> None:
-        if self.anomaly:
-            check_finite(node.primitive.name, np.asarray(grad), f"gradient for input {argnum}",
-                         node.location)
+    @staticmethod
+    def check_gradient(grad: np.ndarray, node: Node, argnum: int) -> None:
+        check_finite(node.primitive.name, np.asarray(grad), f"gradient for input {argnum}",
+                     node.location)
 
     @staticmethod
     def saved(node: Node, output: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:

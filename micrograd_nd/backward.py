@@ -17,14 +17,14 @@ from . import ops
 from . import primitives as P
 from ._arrays import as_data_array
 from .autograd import Node, backpropagate
-from .backend import NumpyBackend, unbroadcast
+from .backend import NumpyBackend, Services, unbroadcast
 from .modes import check_finite, enable_grad, is_anomaly_enabled
 from .tensor import ArrayLike, Tensor, apply
 
 __all__ = ["RecordingBackend", "backward", "grad"]
 
 
-class RecordingBackend:
+class RecordingBackend(Services):
     """Rules run on tensors, so every operation of the backward pass is itself recorded and
     the gradients it returns can be differentiated again (``create_graph=True``)."""
 
@@ -64,11 +64,13 @@ class RecordingBackend:
             return grad
         return ops.where((grad != grad) * (g == 0.0), 0.0, grad)
 
+    def __init__(self, anomaly: bool = False) -> None:
+        self.anomaly = anomaly
+
     @staticmethod
     def check_gradient(grad: Tensor, node: Node, argnum: int) -> None:
-        if is_anomaly_enabled():
-            check_finite(node.primitive.name, grad._data, f"gradient for input {argnum}",
-                         node.location)
+        check_finite(node.primitive.name, grad._data, f"gradient for input {argnum}",
+                     node.location)
 
     @staticmethod
     def saved(node: Node, output: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
@@ -112,7 +114,8 @@ def _run(roots: list[Tensor], seeds: list[Any], retain_graph: bool, create_graph
          wanted: set[int] | None = None) -> list[tuple[Tensor, Any]]:
     if create_graph:
         with enable_grad():
-            return backpropagate(roots, seeds, RecordingBackend(), retain_graph, wanted)
+            return backpropagate(roots, seeds, RecordingBackend(is_anomaly_enabled()),
+                                 retain_graph, wanted)
     return backpropagate(roots, seeds, NumpyBackend(is_anomaly_enabled()), retain_graph, wanted)
 
 

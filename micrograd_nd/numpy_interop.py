@@ -37,9 +37,8 @@ def _values(value: Any) -> Any:
 
 UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
     np.add: ops.add, np.subtract: ops.subtract, np.multiply: ops.multiply,
-    np.divide: ops.divide, np.power: ops.power, np.float_power: ops.power,
-    np.maximum: ops.maximum, np.minimum: ops.minimum, np.fmax: ops.maximum,
-    np.fmin: ops.minimum, np.matmul: ops.matmul, np.negative: ops.negative,
+    np.divide: ops.divide, np.power: ops.power, np.maximum: ops.maximum,
+    np.minimum: ops.minimum, np.matmul: ops.matmul, np.negative: ops.negative,
     np.positive: lambda x: ops.multiply(x, 1), np.exp: ops.exp, np.log: ops.log,
     np.tanh: ops.tanh, np.sin: ops.sin, np.cos: ops.cos, np.log1p: ops.log1p,
     np.expm1: ops.expm1, np.sqrt: ops.sqrt, np.square: ops.square, np.absolute: ops.abs,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import primitives as P
-from ._arrays import axes_of, broadcast_shapes, normalize_axis, parse_dtype
+from ._arrays import axes_of, broadcast_shapes, normalize_axis, parse_dtype, torch_names
 from .primitives import _einsum_tokens
 from .tensor import ArrayLike, Tensor, apply, as_tensor, as_tensors, index_of
 
@@ -31,52 +31,47 @@ def tensor(data: ArrayLike, requires_grad: bool = False, dtype: Any = None) -> T
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def _broadcasting(primitive: P.Primitive, x: ArrayLike, y: ArrayLike) -> Tensor:
-    """An elementwise binary op with a shape error that names it and both shapes."""
-    if type(x) is not Tensor or type(y) is not Tensor:
-        x, y = as_tensors(x, y, primitive.name)
-    if x._data.shape != y._data.shape:
-        broadcast_shapes(primitive.name, x.shape, y.shape)
-    return apply(primitive, x, y)
+def _broadcasting(primitive: P.Primitive, doc: str) -> Any:
+    """The public function of an elementwise binary primitive: operands made tensors (a
+    Python number takes its partner's dtype), shapes checked with an error naming the op."""
+    name = primitive.name
+
+    def op(x: ArrayLike, y: ArrayLike) -> Tensor:
+        if type(x) is not Tensor or type(y) is not Tensor:
+            x, y = as_tensors(x, y, name)
+        if x._data.shape != y._data.shape:
+            broadcast_shapes(name, x.shape, y.shape)
+        return apply(primitive, x, y)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
 
 
 # ---------------------------------------------------------------------------------------------
 # Elementwise operations.
 # ---------------------------------------------------------------------------------------------
-def add(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """x + y, broadcasting."""
-    return _broadcasting(P.ADD, x, y)
-
-
-def subtract(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """x − y, broadcasting."""
-    return _broadcasting(P.SUBTRACT, x, y)
-
-
-def multiply(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """x · y elementwise, broadcasting."""
-    return _broadcasting(P.MULTIPLY, x, y)
-
-
-def divide(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """x / y elementwise (true division), broadcasting."""
-    return _broadcasting(P.DIVIDE, x, y)
-
-
-def power(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """xʸ elementwise; differentiable in both (∂/∂y only where x > 0)."""
-    return _broadcasting(P.POWER, x, y)
-
-
-def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """Elementwise maximum; at a tie each argument gets half the gradient (the mean of the
-    one-sided derivatives, which is also what central differences measure)."""
-    return _broadcasting(P.MAXIMUM, x, y)
-
-
-def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """Elementwise minimum (same tie convention as :func:`maximum`)."""
-    return _broadcasting(P.MINIMUM, x, y)
+add = _broadcasting(P.ADD, "x + y, broadcasting.")
+subtract = _broadcasting(P.SUBTRACT, "x − y, broadcasting.")
+multiply = _broadcasting(P.MULTIPLY, "x · y elementwise, broadcasting.")
+divide = _broadcasting(P.DIVIDE, "x / y elementwise (true division), broadcasting.")
+power = _broadcasting(P.POWER, "xʸ elementwise; differentiable in both (∂/∂y only where x > 0).")
+maximum = _broadcasting(
+    P.MAXIMUM,
+    "Elementwise maximum; at a tie each argument gets half the gradient (the mean of the "
+    "one-sided derivatives, which is also what central differences measure).",
+)
+minimum = _broadcasting(
+    P.MINIMUM, "Elementwise minimum (same tie convention as :func:`maximum`).",
+)
+equal = _broadcasting(P.EQUAL, "Elementwise x == y (a bool tensor; not differentiable).")
+not_equal = _broadcasting(P.NOT_EQUAL, "Elementwise x != y (a bool tensor; not differentiable).")
+less = _broadcasting(P.LESS, "Elementwise x < y (a bool tensor; not differentiable).")
+less_equal = _broadcasting(P.LESS_EQUAL,
+                           "Elementwise x <= y (a bool tensor; not differentiable).")
+greater = _broadcasting(P.GREATER, "Elementwise x > y (a bool tensor; not differentiable).")
+greater_equal = _broadcasting(P.GREATER_EQUAL,
+                              "Elementwise x >= y (a bool tensor; not differentiable).")
 
 
 def negative(x: ArrayLike) -> Tensor:
@@ -152,23 +147,6 @@ def astype(x: ArrayLike, dtype: Any) -> Tensor:
     return apply(P.ASTYPE, x, dtype=dtype)
 
 
-def _comparison(primitive: P.Primitive) -> Any:
-    def compare(x: ArrayLike, y: ArrayLike) -> Tensor:
-        return _broadcasting(primitive, x, y)
-
-    compare.__name__ = primitive.name
-    compare.__doc__ = f"Elementwise {primitive.name} (a bool tensor; not differentiable)."
-    return compare
-
-
-equal = _comparison(P.EQUAL)
-not_equal = _comparison(P.NOT_EQUAL)
-less = _comparison(P.LESS)
-less_equal = _comparison(P.LESS_EQUAL)
-greater = _comparison(P.GREATER)
-greater_equal = _comparison(P.GREATER_EQUAL)
-
-
 def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor:
     """``x`` where ``condition`` holds, else ``y``; the gradient reaches only the chosen one."""
     condition = as_tensor(condition, None, "where")
@@ -197,12 +175,14 @@ def clip(x: ArrayLike, min: ArrayLike | None = None, max: ArrayLike | None = Non
 # ---------------------------------------------------------------------------------------------
 # Reductions.
 # ---------------------------------------------------------------------------------------------
+@torch_names
 def sum(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Σ over ``axis`` (all axes when ``None``)."""
     x = as_tensor(x, None, "sum")
     return apply(P.SUM, x, axis=normalize_axis("sum", axis, x.ndim), keepdims=bool(keepdims))
 
 
+@torch_names
 def mean(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Arithmetic mean over ``axis``: the sum times 1/(number of elements reduced).
 
@@ -227,11 +207,13 @@ def _extremum(primitive: P.Primitive, x: ArrayLike, axis: Any, keepdims: bool) -
     return apply(primitive, x, axis=axis, keepdims=bool(keepdims))
 
 
+@torch_names
 def max(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Maximum over ``axis``; tied maxima share the gradient equally."""
     return _extremum(P.MAX, x, axis, keepdims)
 
 
+@torch_names
 def min(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Minimum over ``axis``; tied minima share the gradient equally."""
     return _extremum(P.MIN, x, axis, keepdims)
@@ -289,6 +271,7 @@ def moveaxis(x: ArrayLike, source: int, destination: int) -> Tensor:
     return transpose(x, axes)
 
 
+@torch_names
 def expand_dims(x: ArrayLike, axis: int) -> Tensor:
     """Insert a size-1 axis at ``axis`` (``unsqueeze`` in PyTorch)."""
     x = as_tensor(x, None, "expand_dims")
@@ -296,6 +279,7 @@ def expand_dims(x: ArrayLike, axis: int) -> Tensor:
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
+@torch_names
 def squeeze(x: ArrayLike, axis: Any = None) -> Tensor:
     """Remove size-1 axes (all of them, or those in ``axis``)."""
     x = as_tensor(x, None, "squeeze")
@@ -324,6 +308,7 @@ def getitem(x: ArrayLike, index: Any) -> Tensor:
     return apply(P.GETITEM, as_tensor(x, None, "getitem"), index=index_of(index, "getitem"))
 
 
+@torch_names
 def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
     tensors = [as_tensor(t, None, "concatenate") for t in tensors]
@@ -332,6 +317,7 @@ def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     return apply(P.CONCATENATE, *tensors, axis=axis)
 
 
+@torch_names
 def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join same-shape tensors along a new axis (reshape each, then concatenate)."""
     tensors = [as_tensor(t, None, "stack") for t in tensors]
@@ -458,6 +444,7 @@ def _explicit_subscripts(subscripts: str, count: int) -> str:
     return ",".join(terms) + "->" + output
 
 
+@torch_names
 def norm(x: ArrayLike, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Vector and Frobenius norms (``np.linalg.norm`` for ``ord`` None, 2 (vectors), 1, inf,
     'fro'); the gradient at the zero vector is taken as 0 (a subgradient), not NaN."""

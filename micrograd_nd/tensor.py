@@ -12,6 +12,7 @@ through any alias bumps the version that every saved value of that memory is che
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = ["ArrayLike", "Tensor", "apply", "as_tensor"]
 
 _ndarray = np.ndarray
 _new = object.__new__
+_data_of = operator.attrgetter("_data")
 
 ArrayLike = Any  # a Tensor, an ndarray, a Python/NumPy scalar or nested sequence of them
 
@@ -343,10 +345,12 @@ class Tensor:
         before._node, before.requires_grad = self._node, self.requires_grad
         result = compute(before)
         self._write(result._data, symbol)
-        self._node, self.requires_grad = result._node, result.requires_grad
-        if self._node is not None:  # the node now describes this tensor's memory
-            self._node.out_counter = self._versions
-            self._node.out_version = self._versions[0]
+        node = self._node = result._node
+        self.requires_grad = result.requires_grad
+        if node is not None:  # the node's output is now this tensor's memory
+            node.out, node.out_counter = self._data, self._versions
+            node.out_version = self._versions[0]
+            node.versions = node.read_versions()
 
     def _write(self, value: np.ndarray, symbol: str) -> None:
         if value.shape != self.shape:
@@ -393,7 +397,7 @@ def _checked_setitem_shape(tensor: Tensor, index: tuple, value: Tensor) -> tuple
 # ---------------------------------------------------------------------------------------------
 def apply(primitive: P.Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     """Run a primitive's forward on the inputs' arrays and record it if a gradient is needed."""
-    arrays = [t._data for t in inputs]
+    arrays = tuple(map(_data_of, inputs))
     try:
         data = primitive.forward(*arrays, **params)
     except (ValueError, IndexError, TypeError) as error:
@@ -403,16 +407,25 @@ def apply(primitive: P.Primitive, *inputs: Tensor, **params: Any) -> Tensor:
         data = np.asarray(data)
     if _anomaly_mode.enabled:
         check_finite(primitive.name, data, "value", None)
-    result = Tensor._make(data, None if data.base is None else _shared_counter(data, inputs))
-    if (_grad_mode.enabled and primitive.rules is not None and data.dtype.kind == "f"
-            and any(t.requires_grad for t in inputs)):
+    result = _new(Tensor)
+    result._init(data, None if data.base is None else _shared_counter(data, inputs))
+    if _grad_mode.enabled and primitive.rules is not None and data.dtype.kind == "f":
         for t in inputs:
-            node = t._node
-            if node is not None and node.out_counter[0] != node.out_version:
-                raise _stale_history_error(primitive, t)
-        result._node = Node(primitive, inputs, arrays, result, params)
-        result.requires_grad = True
+            if t.requires_grad:
+                _record(primitive, inputs, arrays, result, params)
+                break
     return result
+
+
+def _record(primitive: P.Primitive, inputs: tuple[Tensor, ...], arrays: tuple[np.ndarray, ...],
+            result: Tensor, params: dict) -> None:
+    """Make ``result`` the recorded output of ``primitive`` applied to ``inputs``."""
+    for t in inputs:
+        node = t._node
+        if node is not None and node.out_counter[0] != node.out_version:
+            raise _stale_history_error(primitive, t)
+    result._node = Node(primitive, inputs, arrays, result, params)
+    result.requires_grad = True
 
 
 def _shared_counter(view: np.ndarray, inputs: tuple[Tensor, ...]) -> list[int] | None:
