@@ -122,3 +122,11 @@ def test_the_failure_shrinks_to_two_layers_of_width_one_and_one_sample():
     text = DOC.read_text(encoding="utf-8")
     assert "p=NetworkProblem(layer_sizes=(1, 1, 1),\nE        activations=('tanh', 'identity')," \
         in text
+
+
+def test_the_custom_op_with_a_wrong_rule_is_caught():
+    namespace, _ = _run_in_order()
+    block = next(code for kind, code in _blocks() if "mg.custom_op(" in code)
+    assert "np.exp(-x)" in block
+    with pytest.raises(mg.GradcheckError, match=r"input 0, Jacobian element"):
+        exec(block.replace("np.exp(-x)", "np.exp(x)"), namespace)
