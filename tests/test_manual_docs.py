@@ -23,11 +23,8 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "manual-gradients.md"
 NOISE = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def _exported(monkeypatch):
-    """``mg.compare_manual``, as the docs write it, until the package exports it."""
-    if not hasattr(mg, "compare_manual"):
-        monkeypatch.setattr(mg, "compare_manual", manual.compare_manual, raising=False)
+def test_compare_manual_is_exported_as_the_docs_write_it():
+    assert mg.compare_manual is manual.compare_manual
 
 
 def _blocks() -> list[tuple[str, str]]:
