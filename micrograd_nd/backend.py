@@ -73,7 +73,7 @@ class Backend(Protocol):
     def check_gradient(self, grad: Any, node: Node, argnum: int) -> None:
         """Under anomaly mode: raise if ``grad`` has NaN or inf."""
 
-    def saved(self, node: Node, output: Any) -> tuple[Any, tuple[Any, ...]]:
+    def saved(self, node: Node) -> tuple[Any, tuple[Any, ...]]:
         """The node's output and inputs, as the rules receive them."""
 
     def input_gradient(self, grad: Any, like: Any, g: Any, node: Node, argnum: int) -> Any:
@@ -186,5 +186,5 @@ class NumpyBackend(Services):
                      node.location)
 
     @staticmethod
-    def saved(node: Node, output: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    def saved(node: Node) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         return node.out, node.inputs
