@@ -89,6 +89,13 @@ def _checked_rule(rule: Callable[..., Any], name: str, position: int) -> Callabl
         if grad is None:
             raise TypeError(f"{name}: the rule for input {position} returned None; return "
                             "∂L/∂input (zeros if the input does not matter)")
+        shape = np.shape(grad)
+        if shape not in (tuple(inputs[position].shape), tuple(out.shape)):
+            raise ValueError(
+                f"{name}: the rule for input {position} returned shape {shape}; a rule returns "
+                f"∂L/∂input at the input's shape {tuple(inputs[position].shape)} or at the "
+                f"output's shape {tuple(out.shape)} (which is summed down to the input's)"
+            )
         if isinstance(grad, Tensor) or isinstance(g, Tensor):
             return grad if isinstance(grad, Tensor) else as_tensor(grad, None, name)
         grad = np.asarray(grad)

@@ -30,6 +30,7 @@ from ._arrays import get_default_dtype, normalize_axis, torch_names
 from ._checks import check_choice, check_int, check_real
 from ._rng import RNGLike, as_generator
 from .ops import (
+    abs,
     astype,
     clip,
     erf,
@@ -37,7 +38,6 @@ from .ops import (
     expm1,
     log,
     log1p,
-    maximum,
     mean,
     reshape,
     sqrt,
@@ -561,12 +561,6 @@ def _elementwise_weight(op: str, name: str, weight: ArrayLike, shape: tuple[int,
     return weight
 
 
-def _abs(difference: Tensor) -> Tensor:
-    """|d| as max(−d, d): at d = 0 the tie splits the gradient ½·(−1) + ½·1 = 0, PyTorch's
-    sign(0) = 0 (and what central differences measure); NaN stays NaN."""
-    return maximum(-difference, difference)
-
-
 # ---------------------------------------------------------------------------------------------
 # Regression losses.
 # ---------------------------------------------------------------------------------------------
@@ -588,12 +582,12 @@ def l1_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Ten
     """Mean absolute error: mean |input − target|; the gradient is sign(input − target),
     0 where they are equal."""
     input, target = _loss_operands("l1_loss", input, target)
-    return _reduce(_abs(input - target), reduction, "l1_loss")
+    return _reduce(abs(input - target), reduction, "l1_loss")
 
 
 def _huber(difference: Tensor, delta: float) -> Tensor:
     """½d² for |d| < δ, δ(|d| − ½δ) otherwise (continuous, with a continuous derivative)."""
-    magnitude = _abs(difference)
+    magnitude = abs(difference)
     inside = magnitude < delta
     small = where(inside, difference, 0.0)  # a huge d is never squared (no overflow)
     return where(inside, 0.5 * (small * small), delta * (magnitude - 0.5 * delta))
@@ -616,7 +610,7 @@ def smooth_l1_loss(
     beta = check_real("smooth_l1_loss", "beta", beta, low=0.0)
     input, target = _loss_operands("smooth_l1_loss", input, target)
     difference = input - target
-    losses = _abs(difference) if beta == 0.0 else _huber(difference, beta) / beta
+    losses = abs(difference) if beta == 0.0 else _huber(difference, beta) / beta
     return _reduce(losses, reduction, "smooth_l1_loss")
 
 
@@ -867,8 +861,10 @@ def cross_entropy(
 
 
 def _safe_log(p: Tensor) -> Tensor:
-    """ln p with p floored at the dtype's smallest normal number, so ln 0 is finite."""
-    return log(maximum(p, float(np.finfo(p.dtype).tiny)))
+    """ln(p + tiny), tiny the dtype's smallest normal number: ln 0 is finite (≈ −708 in
+    float64), its slope there 1/tiny is finite and pushes a confident wrong prediction hard,
+    and for every p above the subnormal range p + tiny rounds to p."""
+    return log(p + float(np.finfo(p.dtype).tiny))
 
 
 def binary_cross_entropy(

@@ -7,7 +7,7 @@ Arguments are checked here, where they enter, so that errors name the op and the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -131,8 +131,12 @@ def square(x: ArrayLike) -> Tensor:
 
 
 def abs(x: ArrayLike) -> Tensor:
-    """|x| as where(x < 0, −x, x); its derivative at 0 is taken as +1, NaN stays NaN."""
+    """|x|; its derivative at 0 is 0 (sign(0) = 0, as in PyTorch and JAX, and what central
+    differences measure): max(−x, x) splits the gradient ½·(−1) + ½·1 there. NaN stays NaN;
+    integers follow NumPy (where(x < 0, −x, x))."""
     x = as_tensor(x, None, "abs")
+    if x.dtype.kind == "f":
+        return maximum(negative(x), x)
     return where(x < 0, negative(x), x)
 
 
@@ -189,39 +193,75 @@ def sum(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
 
 @torch_names
 def mean(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Arithmetic mean over ``axis``: the sum times 1/(number of elements reduced).
+    """Arithmetic mean over ``axis``: the sum divided by the number of elements reduced.
 
-    Like NumPy and PyTorch, the mean of no elements is NaN (without NumPy's warning).
+    As ``np.mean``: integers and bools are summed in float64 (no overflow), float16 in float32
+    and the result rounded back; the mean of no elements is NaN (without NumPy's warning).
     """
     x = as_tensor(x, None, "mean")
-    total = sum(x, axis=axis, keepdims=keepdims)
+    dtype = x.dtype
+    accumulate = _MEAN_ACCUMULATOR.get(dtype.kind + str(dtype.itemsize), dtype)
+    total = sum(astype(x, accumulate), axis=axis, keepdims=keepdims)
     count = x.size // total.size if total.size else 0
-    if x.dtype.kind != "f":
-        total = astype(total, np.result_type(x.dtype, 1.0))
-    return multiply(total, 1.0 / count if count else float("nan"))
+    result = divide(total, count) if count else multiply(total, float("nan"))
+    return astype(result, np.float16) if dtype == np.float16 else result
 
 
-def _extremum(primitive: P.Primitive, x: ArrayLike, axis: Any, keepdims: bool) -> Tensor:
-    x = as_tensor(x, None, primitive.name)
-    axis = normalize_axis(primitive.name, axis, x.ndim)
+# np.mean's accumulators: float64 for integers and bools, float32 for float16.
+_MEAN_ACCUMULATOR = {
+    **{f"{kind}{size}": np.dtype(np.float64) for kind in "iub" for size in (1, 2, 4, 8)},
+    "f2": np.dtype(np.float32),
+}
+
+
+class ValuesIndices(NamedTuple):
+    """What ``max``/``min`` return when called with PyTorch's ``dim=``: both results."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _extremum(primitive: P.Primitive, x: ArrayLike, axis: Any, keepdims: bool, dim: Any,
+              keepdim: Any) -> Tensor | ValuesIndices:
+    """max/min over an axis. Called with ``dim=`` (PyTorch's spelling), the result is
+    PyTorch's too: ``(values, indices)``, so ``values, indices = t.max(dim=1)`` unpacks as a
+    PyTorch user expects; with ``axis=`` (NumPy's), the values alone."""
+    name = primitive.name
+    x = as_tensor(x, None, name)
+    torch_style = dim is not None
+    if torch_style and axis is not None:
+        raise TypeError(f"{name}: pass axis= or dim=, not both")
+    if keepdim is not None:
+        keepdims = keepdim
+    axis = normalize_axis(name, dim if torch_style else axis, x.ndim)
     if any(x.shape[a] == 0 for a in axes_of(axis, x.ndim)):
         raise ValueError(
-            f"{primitive.name}: a zero-size tensor of shape {x.shape} has no "
+            f"{name}: a zero-size tensor of shape {x.shape} has no "
             f"{'maximum' if primitive is P.MAX else 'minimum'} over axis {axis}"
         )
-    return apply(primitive, x, axis=axis, keepdims=bool(keepdims))
+    values = apply(primitive, x, axis=axis, keepdims=bool(keepdims))
+    if not torch_style:
+        return values
+    if not isinstance(axis, int):
+        raise TypeError(f"{name}: dim= must be a single int (PyTorch returns the indices along "
+                        f"one axis), got {dim!r}")
+    select = np.argmax if primitive is P.MAX else np.argmin
+    indices = select(x.data, axis=axis, keepdims=bool(keepdims)) if x.ndim else np.int64(0)
+    return ValuesIndices(values, Tensor._make(np.asarray(indices, dtype=np.int64)))
 
 
-@torch_names
-def max(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Maximum over ``axis``; tied maxima share the gradient equally."""
-    return _extremum(P.MAX, x, axis, keepdims)
+def max(x: ArrayLike, axis: Any = None, keepdims: bool = False, *, dim: int | None = None,
+        keepdim: bool | None = None) -> Tensor | ValuesIndices:
+    """Maximum over ``axis``; tied maxima share the gradient equally. With PyTorch's ``dim=``
+    it returns ``(values, indices)`` as PyTorch does."""
+    return _extremum(P.MAX, x, axis, keepdims, dim, keepdim)
 
 
-@torch_names
-def min(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Minimum over ``axis``; tied minima share the gradient equally."""
-    return _extremum(P.MIN, x, axis, keepdims)
+def min(x: ArrayLike, axis: Any = None, keepdims: bool = False, *, dim: int | None = None,
+        keepdim: bool | None = None) -> Tensor | ValuesIndices:
+    """Minimum over ``axis``; tied minima share the gradient equally. With PyTorch's ``dim=``
+    it returns ``(values, indices)`` as PyTorch does."""
+    return _extremum(P.MIN, x, axis, keepdims, dim, keepdim)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,6 +494,8 @@ def norm(x: ArrayLike, ord: Any = None, axis: Any = None, keepdims: bool = False
     """Vector and Frobenius norms (``np.linalg.norm`` for ``ord`` None, 2 (vectors), 1, inf,
     'fro'); the gradient at the zero vector is taken as 0 (a subgradient), not NaN."""
     x = as_tensor(x, None, "norm")
+    if x.dtype.kind != "f":  # as np.linalg.norm: integers would overflow when squared
+        x = astype(x, np.float64)
     axis = normalize_axis("norm", axis, x.ndim)
     vector = (axis is not None and isinstance(axis, int)) or (axis is None and x.ndim == 1)
     if ord in (None, "fro") or (ord == 2 and vector):

@@ -108,11 +108,11 @@ SUBTRACT = register(
      lambda xp, g, out, x, y: -g),
     reads=(),
 )
-MULTIPLY = register(
+MULTIPLY = register(  # keeps_zero: where(x > 0, x·ln x, 0) at x = 0 gives 0, not 0·(−∞)
     "multiply", np.multiply,
     (lambda xp, g, out, x, y: g * y,
      lambda xp, g, out, x, y: g * x),
-    reads=(0, 1),
+    reads=(0, 1), keeps_zero=True,
 )
 DIVIDE = register(
     "divide", np.divide,
@@ -230,9 +230,11 @@ SUM = register(
 
 def _extremum_vjp(xp: Any, g: Any, out: Any, x: Any, axis: Any = None,
                   keepdims: bool = False) -> Any:
-    """The gradient goes to the extremal elements, shared equally among ties."""
+    """The gradient goes to the extremal elements, shared equally among ties; where the
+    extremum is NaN (NumPy propagates it), to the NaN elements."""
     kept_shape = reduced_shape(x.shape, axis, True)
-    is_extremum = x == xp.reshape(out, kept_shape)
+    kept = xp.reshape(out, kept_shape)
+    is_extremum = (x == kept) + (x != x) * (kept != kept)  # bools: + is or, * is and
     ties = xp.astype(xp.sum(is_extremum, axis=axis, keepdims=True), g.dtype)
     return xp.where(is_extremum, xp.reshape(g, kept_shape) / ties, 0.0)
 
@@ -380,8 +382,12 @@ def _einsum_vjp(xp: Any, g: Any, out: Any, *operands: Any, subscripts: str, argn
     others = [t for i, t in enumerate(terms) if i != argnum]
     available = set(_einsum_tokens(output)).union(*(_einsum_tokens(t) for t in others))
     kept = [token for token in target if token in available]
-    spec = ",".join([output, *others]) + "->" + "".join(kept)
+    # This operand has no "..." but the others do: keep their ellipsis axes, then sum them.
+    summed_ellipsis = "..." in available and "..." not in target
+    spec = ",".join([output, *others]) + "->" + "..." * summed_ellipsis + "".join(kept)
     grad = xp.einsum(spec, g, *(op for i, op in enumerate(operands) if i != argnum))
+    if summed_ellipsis:
+        grad = xp.sum(grad, axis=tuple(range(grad.ndim - len(kept))))
     if len(kept) == len(target):
         return grad
     # Re-insert the summed-away indices as size-1 axes, then broadcast over them.

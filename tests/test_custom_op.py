@@ -64,8 +64,11 @@ def test_defining_the_same_op_twice_is_fine_and_never_touches_the_table():
          TypeError, "bad: the rule for input 0 returned None"),
         (lambda: mg.custom_op(np.exp, lambda xp, g, out, x: np.ones(5), name="bad"),
          lambda op: op(mg.Tensor([1.0, 2.0], requires_grad=True)).sum().backward(),
-         ValueError, r"'bad': the derivative rule for input 0 returned shape \(5,\), which "
-                     r"does not sum down to the input's shape \(2,\)"),
+         ValueError, r"bad: the rule for input 0 returned shape \(5,\); a rule returns "
+                     r"∂L/∂input at the input's shape \(2,\) or at the output's shape \(2,\)"),
+        (lambda: mg.custom_op(lambda x: x * 2, lambda xp, g, out, x: np.outer(g, x), name="big"),
+         lambda op: op(mg.Tensor([1.0, 2.0, 3.0], requires_grad=True)).sum().backward(),
+         ValueError, r"big: the rule for input 0 returned shape \(3, 3\)"),
         (lambda: mg.custom_op(lambda x: np.array(["a"]), softplus_vjp, name="bad"),
          lambda op: op(np.ones(1)), TypeError, "bad: the forward returned a <U1 array"),
     ],

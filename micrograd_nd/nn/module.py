@@ -261,8 +261,10 @@ class Module:
                 continue
             if array.shape != parameter.shape:
                 mismatched[name] = (parameter.shape, array.shape)
-            elif array.dtype.kind not in "fiu":
+            elif array.dtype.kind not in "fiub":
                 problems.append(f"{name} has non-numeric dtype {array.dtype}")
+            elif (problem := _cast_problem(array, parameter.dtype)) is not None:
+                problems.append(f"{name}: {problem}")
             else:
                 staged.append((parameter, array))
         if mismatched or problems or (strict and (missing or unexpected)):
@@ -295,6 +297,24 @@ class Module:
         body = "\n".join("  " + line for child in children for line in child.split("\n"))
         head = self.extra_repr()
         return f"{type(self).__name__}({head}\n{body}\n)"
+
+
+def _cast_problem(array: np.ndarray, dtype: np.dtype) -> str | None:
+    """Why ``array`` cannot be stored in ``dtype`` without changing a value, or None."""
+    if dtype.kind in "iu":
+        if array.dtype.kind == "f" and not (np.isfinite(array).all()
+                                            and np.array_equal(array, np.round(array))):
+            return f"{array.dtype} values that are not whole numbers cannot be stored as {dtype}"
+        info = np.iinfo(dtype)
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            return f"values in [{array.min()}, {array.max()}] do not fit {dtype}"
+    elif dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            overflows = np.isfinite(array) & ~np.isfinite(array.astype(dtype))
+        if overflows.any():
+            return (f"values up to {np.abs(array[overflows]).max():g} overflow {dtype} "
+                    f"(largest {np.finfo(dtype).max:g})")
+    return None
 
 
 class ModuleList(Module):
