@@ -230,7 +230,8 @@ def grad(
     """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray, int, float)):
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray, np.generic, int,
+                                                         float)):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     if len(grad_outputs) != len(outputs):
         raise ValueError(

@@ -76,8 +76,8 @@ def _checked_forward(forward: Callable[..., Any], name: str) -> Callable[..., np
     def run(*arrays: np.ndarray, **params: Any) -> np.ndarray:
         value = np.asarray(forward(*arrays, **params))
         if value.dtype.kind not in "fiub":
-            raise TypeError(f"{name}: the forward returned a {value.dtype} array; return "
-                            "floating (or integer/bool) values")
+            raise TypeError(f"the forward returned a {value.dtype} array; return floating "
+                            "(or integer/bool) values")  # apply() puts the op's name first
         return value
     return run
 

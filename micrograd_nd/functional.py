@@ -342,10 +342,15 @@ def batch_norm(
         centre = reshape(running_mean, stat_shape)
         variance = reshape(running_var, stat_shape)
         normalized = (x - centre) / sqrt(variance + eps)
-    if weight is not None:
-        normalized = normalized * reshape(as_tensor(weight, None, "batch_norm"), stat_shape)
-    if bias is not None:
-        normalized = normalized + reshape(as_tensor(bias, None, "batch_norm"), stat_shape)
+    for name, affine in (("weight", weight), ("bias", bias)):
+        if affine is None:
+            continue
+        affine = as_tensor(affine, None, "batch_norm")
+        if affine.shape != (channels,):
+            raise ValueError(f"batch_norm: {name} has shape {affine.shape}, expected "
+                             f"({channels},) for an input of shape {x.shape}")
+        affine = reshape(affine, stat_shape)
+        normalized = normalized * affine if name == "weight" else normalized + affine
     return normalized
 
 
@@ -374,10 +379,14 @@ def layer_norm(
             f"layer_norm: input of shape {x.shape} does not end with normalized_shape {shape}"
         )
     normalized, _, _ = _normalize(x, tuple(range(x.ndim - len(shape), x.ndim)), eps)
-    if weight is not None:
-        normalized = normalized * weight
-    if bias is not None:
-        normalized = normalized + bias
+    for name, affine in (("weight", weight), ("bias", bias)):
+        if affine is None:
+            continue
+        affine = as_tensor(affine, None, "layer_norm")
+        if affine.shape != shape:
+            raise ValueError(f"layer_norm: {name} has shape {affine.shape}, expected "
+                             f"normalized_shape {shape}")
+        normalized = normalized * affine if name == "weight" else normalized + affine
     return normalized
 
 
@@ -405,6 +414,8 @@ def _variance(op: str, input: ArrayLike, axis: Any, correction: float | None,
         correction = 1.0 if unbiased is None or unbiased else 0.0
     correction = check_real(op, "correction", correction, low=0.0)
     count = _reduced_count(x, axis)
+    if count == 0:
+        raise ValueError(f"{op}: no elements to reduce (tensor shape {x.shape}, dim={axis})")
     if count - correction <= 0:
         raise ValueError(
             f"{op}: correction={correction:g} leaves no degrees of freedom for {count} "
@@ -846,6 +857,12 @@ def cross_entropy(
             "not to probability targets"
         )
     probabilities = as_tensor(target, None, op)
+    if probabilities.shape == logits.shape[:-1]:
+        raise ValueError(
+            f"{op}: target of shape {probabilities.shape} and dtype {probabilities.dtype} looks "
+            "like class labels, but float targets are read as probability rows of the logits' "
+            f"shape {logits.shape}; pass integer labels (y.astype(np.int64))"
+        )
     _same_shape(op, logits, probabilities)
     _check_probability_rows(op, target_data)
     if smoothing > 0.0:

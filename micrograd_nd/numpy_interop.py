@@ -40,6 +40,9 @@ UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
     np.add: ops.add, np.subtract: ops.subtract, np.multiply: ops.multiply,
     np.divide: ops.divide, np.power: ops.power, np.maximum: ops.maximum,
     np.minimum: ops.minimum, np.matmul: ops.matmul, np.negative: ops.negative,
+    np.remainder: ops.remainder, np.floor_divide: ops.floor_divide,
+    np.bitwise_and: ops.bitwise_and, np.bitwise_or: ops.bitwise_or,
+    np.bitwise_xor: ops.bitwise_xor, np.invert: ops.invert,
     np.positive: lambda x: ops.multiply(x, 1), np.exp: ops.exp, np.log: ops.log,
     np.tanh: ops.tanh, np.sin: ops.sin, np.cos: ops.cos, np.log1p: ops.log1p,
     np.expm1: ops.expm1, np.sqrt: ops.sqrt, np.square: ops.square, np.absolute: ops.abs,
@@ -71,10 +74,11 @@ def array_ufunc(ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> An
             "lose the gradient; use the result (or an in-place operator on a Tensor)"
         )
     kwargs.pop("out", None)
-    if method == "__call__" and ufunc in UFUNCS and not kwargs:
+    if method == "__call__" and ufunc in UFUNCS:
+        _refuse(ufunc.__name__, **kwargs)
         return UFUNCS[ufunc](*inputs)
     if method == "reduce" and ufunc in _REDUCTIONS and len(inputs) == 1:
-        return _reduce(name, _REDUCTIONS[ufunc], inputs[0], **kwargs)
+        return _reduce(f"{ufunc.__name__}.reduce", _REDUCTIONS[ufunc], inputs[0], **kwargs)
     raise TypeError(
         f"{name} is not supported on Tensors (it would lose the gradient); use a micrograd_nd "
         "function, or np.asarray(tensor) for a plain array without gradient. "

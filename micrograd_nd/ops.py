@@ -12,17 +12,25 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import primitives as P
-from ._arrays import axes_of, broadcast_shapes, normalize_axis, parse_dtype, torch_names
+from ._arrays import (
+    axes_of,
+    broadcast_shapes,
+    normalize_axis,
+    parse_dtype,
+    shape_tuple,
+    torch_names,
+)
 from .primitives import _einsum_tokens
 from .tensor import ArrayLike, Tensor, apply, as_tensor, as_tensors, index_of
 
 __all__ = [
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "divide", "dot",
-    "einsum", "equal", "erf", "exp", "expand_dims", "expm1", "flatten", "getitem", "greater",
-    "greater_equal", "less", "less_equal", "linear", "log", "log1p", "matmul", "max", "maximum",
-    "mean", "min", "minimum", "moveaxis", "multiply", "negative", "norm", "not_equal", "outer",
-    "permute", "power", "reshape", "sin", "sqrt", "square", "squeeze", "stack", "subtract", "sum",
-    "swapaxes", "tanh", "tensor", "transpose", "where",
+    "abs", "add", "astype", "bitwise_and", "bitwise_or", "bitwise_xor", "broadcast_to", "clip",
+    "concatenate", "cos", "divide", "dot", "einsum", "equal", "erf", "exp", "expand_dims", "expm1",
+    "flatten", "floor_divide", "getitem", "greater", "greater_equal", "invert", "less",
+    "less_equal", "linear", "log", "log1p", "matmul", "max", "maximum", "mean", "min", "minimum",
+    "moveaxis", "multiply", "negative", "norm", "not_equal", "outer", "permute", "power",
+    "remainder", "reshape", "round", "sin", "sqrt", "square", "squeeze", "stack", "subtract",
+    "sum", "swapaxes", "tanh", "tensor", "transpose", "where",
 ]
 
 
@@ -64,6 +72,9 @@ maximum = _broadcasting(
 minimum = _broadcasting(
     P.MINIMUM, "Elementwise minimum (same tie convention as :func:`maximum`).",
 )
+remainder = _broadcasting(
+    P.REMAINDER, "x mod y with NumPy's convention (the sign of y): x − y·⌊x/y⌋, broadcasting.",
+)
 equal = _broadcasting(P.EQUAL, "Elementwise x == y (a bool tensor; not differentiable).")
 not_equal = _broadcasting(P.NOT_EQUAL, "Elementwise x != y (a bool tensor; not differentiable).")
 less = _broadcasting(P.LESS, "Elementwise x < y (a bool tensor; not differentiable).")
@@ -72,6 +83,46 @@ less_equal = _broadcasting(P.LESS_EQUAL,
 greater = _broadcasting(P.GREATER, "Elementwise x > y (a bool tensor; not differentiable).")
 greater_equal = _broadcasting(P.GREATER_EQUAL,
                               "Elementwise x >= y (a bool tensor; not differentiable).")
+
+
+def _constant_binary(function: np.ufunc, doc: str) -> Any:
+    """A binary NumPy ufunc whose result has no gradient (piecewise constant, or bits)."""
+    name = function.__name__
+
+    def op(x: ArrayLike, y: ArrayLike) -> Tensor:
+        x, y = as_tensors(x, y, name)
+        broadcast_shapes(name, x.shape, y.shape)
+        try:
+            return Tensor._make(np.asarray(function(x._data, y._data)))
+        except TypeError as error:
+            raise TypeError(f"{name}: not defined for {x.dtype} and {y.dtype} ({error})") from None
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
+
+
+floor_divide = _constant_binary(np.floor_divide, "⌊x/y⌋ (a tensor without gradient: its "
+                                                 "derivative is 0 wherever it exists).")
+bitwise_and = _constant_binary(np.bitwise_and, "x & y for bool or integer tensors (no gradient).")
+bitwise_or = _constant_binary(np.bitwise_or, "x | y for bool or integer tensors (no gradient).")
+bitwise_xor = _constant_binary(np.bitwise_xor, "x ^ y for bool or integer tensors (no gradient).")
+
+
+def invert(x: ArrayLike) -> Tensor:
+    """~x for bool or integer tensors (no gradient)."""
+    x = as_tensor(x, None, "invert")
+    try:
+        return Tensor._make(np.asarray(np.invert(x._data)))
+    except TypeError:
+        raise TypeError(f"invert: ~ is not defined for {x.dtype} tensors (bool or integer "
+                        "only)") from None
+
+
+def round(x: ArrayLike, decimals: int = 0) -> Tensor:
+    """x rounded to ``decimals`` (NumPy's half-to-even); no gradient (0 wherever it exists)."""
+    x = as_tensor(x, None, "round")
+    return Tensor._make(np.asarray(np.round(x._data, decimals)))
 
 
 def negative(x: ArrayLike) -> Tensor:
@@ -173,6 +224,8 @@ def clip(x: ArrayLike, min: ArrayLike | None = None, max: ArrayLike | None = Non
     x = as_tensor(x, None, "clip")
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
+    bounds = [as_tensor(b, x.dtype, "clip") for b in (min, max) if b is not None]
+    broadcast_shapes("clip", x.shape, *(b.shape for b in bounds))
     result = x
     if min is not None:
         result = where(x < min, min, result)
@@ -270,7 +323,7 @@ def min(x: ArrayLike, axis: Any = None, keepdims: bool = False, *, dim: int | No
 def reshape(x: ArrayLike, shape: Any) -> Tensor:
     """The same elements in a new shape (one dimension may be −1); a view where NumPy gives one."""
     x = as_tensor(x, None, "reshape")
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    shape = shape_tuple("reshape", shape)
     if shape == x.shape:
         return x
     return apply(P.RESHAPE, x, shape=shape)
@@ -317,11 +370,14 @@ def moveaxis(x: ArrayLike, source: int, destination: int) -> Tensor:
 
 
 @torch_names
-def expand_dims(x: ArrayLike, axis: int) -> Tensor:
-    """Insert a size-1 axis at ``axis`` (``unsqueeze`` in PyTorch)."""
+def expand_dims(x: ArrayLike, axis: int | Sequence[int]) -> Tensor:
+    """Insert size-1 axes at ``axis`` (an int or a tuple, positions in the result, as
+    ``np.expand_dims``; ``unsqueeze`` in PyTorch)."""
     x = as_tensor(x, None, "expand_dims")
-    axis = normalize_axis("expand_dims", axis, x.ndim + 1)
-    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+    count = 1 if isinstance(axis, (int, np.integer)) else len(tuple(axis))
+    new = axes_of(normalize_axis("expand_dims", axis, x.ndim + count), x.ndim + count)
+    sizes = iter(x.shape)
+    return reshape(x, tuple(1 if i in new else next(sizes) for i in range(x.ndim + count)))
 
 
 @torch_names
@@ -341,7 +397,7 @@ def squeeze(x: ArrayLike, axis: Any = None) -> Tensor:
 def broadcast_to(x: ArrayLike, shape: Sequence[int]) -> Tensor:
     """Repeat ``x`` along size-1 and new leading axes to ``shape`` (a read-only view)."""
     x = as_tensor(x, None, "broadcast_to")
-    shape = tuple(shape)
+    shape = shape_tuple("broadcast_to", shape)
     if broadcast_shapes("broadcast_to", x.shape, shape) != shape:
         raise ValueError(f"broadcast_to: shape {x.shape} cannot be broadcast to {shape}")
     return apply(P.BROADCAST_TO, x, shape=shape)

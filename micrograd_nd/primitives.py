@@ -137,6 +137,12 @@ def _power_dexponent(xp: Any, g: Any, out: Any, x: Any, y: Any) -> Any:
     return g * xp.where(positive, out, 0.0) * xp.log(xp.where(positive, x, 1.0))
 
 
+REMAINDER = register(  # x mod y = x − y·⌊x/y⌋ (NumPy's sign convention): ∂/∂x = 1, ∂/∂y = −⌊x/y⌋
+    "remainder", np.remainder,
+    (lambda xp, g, out, x, y: g,
+     lambda xp, g, out, x, y: -g * ((x - out) / y)),  # (x − out)/y is ⌊x/y⌋ to rounding
+    reads=(0, 1, OUT),
+)
 POWER = register(
     "power", np.power, (_power_dbase, _power_dexponent), reads=(0, 1, OUT), keeps_zero=True,
 )

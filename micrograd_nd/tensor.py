@@ -508,7 +508,10 @@ def as_tensor(value: ArrayLike, partner: np.dtype | None = None, op: str = "Tens
         check_tensor_dtype(value.dtype, op)
         if value.dtype.isnative:  # borrowed, not copied: a node that reads it saves a copy
             return Tensor._make(value, _borrowed_counter())
-    return Tensor._make(as_data_array(value))
+    try:
+        return Tensor._make(as_data_array(value))
+    except (TypeError, ValueError, OverflowError) as error:
+        raise type(error)(f"{op}: an operand is not numeric data: {error}") from None
 
 
 def _borrowed_counter() -> list:

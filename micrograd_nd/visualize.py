@@ -36,7 +36,13 @@ def to_dot(
     the text is also written there; with ``render=True`` it is drawn to a PNG beside it (a
     ``RuntimeError`` says so if Graphviz is not installed).
     """
-    roots = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if isinstance(outputs, Tensor):
+        roots = [outputs]
+    elif isinstance(outputs, (list, tuple)):
+        roots = list(outputs)
+    else:
+        raise TypeError(f"to_dot: expected a Tensor or a list of them, got "
+                        f"{type(outputs).__name__}")
     for root in roots:
         if not isinstance(root, Tensor):
             raise TypeError(f"to_dot: expected Tensors, got {type(root).__name__}")

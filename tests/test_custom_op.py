@@ -70,7 +70,7 @@ def test_defining_the_same_op_twice_is_fine_and_never_touches_the_table():
          lambda op: op(mg.Tensor([1.0, 2.0, 3.0], requires_grad=True)).sum().backward(),
          ValueError, r"big: the rule for input 0 returned shape \(3, 3\)"),
         (lambda: mg.custom_op(lambda x: np.array(["a"]), softplus_vjp, name="bad"),
-         lambda op: op(np.ones(1)), TypeError, "bad: the forward returned a <U1 array"),
+         lambda op: op(np.ones(1)), TypeError, r"^bad: the forward returned a <U1 array"),
     ],
 )
 def test_misuse_gives_clear_errors(make, call, error, pattern):

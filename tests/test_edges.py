@@ -152,3 +152,22 @@ def test_where_keeps_the_entropy_term_finite_at_zero():
     with np.errstate(divide="ignore", invalid="ignore"):
         mg.where(p > 0, p * mg.log(p), 0.0).sum().backward()
     np.testing.assert_allclose(p.grad.data, [0.0, np.log(0.5) + 1.0])
+
+
+def test_python_operators_numpy_code_uses():
+    """&, |, ^, ~ on masks; // and round() without gradient; % with NumPy's sign convention."""
+    x = mg.Tensor([5.3, -2.5, 7.0], requires_grad=True)
+    np.testing.assert_array_equal(((x > 0) & (x < 6)).data, [True, False, False])
+    np.testing.assert_array_equal(((x < 0) | (x > 6)).data, [False, True, True])
+    np.testing.assert_array_equal(((x > 0) ^ (x > 6)).data, [True, False, False])
+    np.testing.assert_array_equal((~(x > 0)).data, [False, True, False])
+    np.testing.assert_array_equal((x // 2).data, np.floor_divide(x.data, 2))
+    assert not (x // 2).requires_grad
+    np.testing.assert_array_equal(round(x).data, np.round(x.data))
+    y = mg.Tensor([2.0, 2.0, -3.0], requires_grad=True)
+    r = x % y
+    np.testing.assert_array_equal(r.data, np.remainder(x.data, y.data))
+    r.sum().backward()
+    np.testing.assert_array_equal(y.grad.data, -np.floor_divide(x.data, y.data))
+    with pytest.raises(TypeError, match="bitwise_and: not defined for float64"):
+        x & x

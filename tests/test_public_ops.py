@@ -69,6 +69,7 @@ GRADIENT_CASES: dict[str, tuple[Callable[..., mg.Tensor], list[np.ndarray]]] = {
     "permute": (lambda a: mg.permute(a, (1, 0)) * S.T, [M]),
     "power": (mg.power, [M, S]),
     "relu": (mg.relu, [S]),
+    "remainder": (mg.remainder, [S * 3.1, M]),
     "reshape": (lambda a: mg.reshape(a, (2, 6)) * np.arange(12.0).reshape(2, 6), [M]),
     "sigmoid": (mg.sigmoid, [S]),
     "sin": (mg.sin, [S]),
@@ -92,7 +93,8 @@ GRADIENT_CASES: dict[str, tuple[Callable[..., mg.Tensor], list[np.ndarray]]] = {
 # Public callables that are not differentiable functions of tensors, with the reason.
 NOT_DIFFERENTIABLE = {
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",  # bool results
-    "argmax", "argmin",  # integer results
+    "argmax", "argmin", "floor_divide", "round", "bitwise_and", "bitwise_or", "bitwise_xor",
+    "invert",  # integer, bool or piecewise-constant results
     "tensor", "Tensor", "zeros", "ones", "full", "arange", "linspace", "eye", "rand", "randn",
     "zeros_like", "ones_like",  # constructors
     "manual_seed", "get_rng_state", "set_rng_state",  # random state
