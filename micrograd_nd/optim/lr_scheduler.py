@@ -277,8 +277,9 @@ class LambdaLR(LRScheduler):
 class ReduceLROnPlateau(_ScheduleBase):
     """Cut the rate when a metric stops improving: ``step(val_loss)`` once per epoch.
 
-    The metric improves when (``mode="min"``) it is below best·(1 − threshold)
-    (``threshold_mode="rel"``) or best − threshold (``"abs"``); ``mode="max"`` mirrors that.
+    The metric improves when (``mode="min"``) it is below best − threshold·|best|
+    (``threshold_mode="rel"``; PyTorch's best·(1 − threshold) for positive metrics, and never
+    looser for negative ones) or best − threshold (``"abs"``); ``mode="max"`` mirrors that.
     After more than ``patience`` epochs without improvement every group's rate becomes
     max(η·factor, min_lr) (changes smaller than ``eps`` are skipped), then ``cooldown`` epochs
     pass before bad epochs count again. A NaN or infinite metric is an error (PyTorch
