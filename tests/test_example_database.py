@@ -55,9 +55,8 @@ def run_host(host: Path, database: str, *, replay_only: bool = False, workers: i
                           timeout=300, check=False)
 
 
-def assert_shared(tmp_path: Path, database: str, fresh_database: str) -> None:
+def assert_shared(tmp_path: Path, database: str, fresh_database: str, workers: int = 0) -> None:
     """Host A's counterexample is replayed by host B; a database without it replays nothing."""
-    workers = 2 if _has_xdist() else 0
     found = run_host(make_host(tmp_path, "host_a"), database, workers=workers)
     assert found.returncode == 1, found.stdout + found.stderr
     assert "counterexample n=700" in found.stdout, found.stdout
@@ -129,7 +128,8 @@ def redis_url(tmp_path):
 
 
 def test_a_redis_server_replays_another_hosts_counterexample(tmp_path, redis_url):
-    assert_shared(tmp_path, f"{redis_url}/0", f"{redis_url}/1")
+    # Host A runs its shard on two pytest-xdist workers (when installed), as the recipe does.
+    assert_shared(tmp_path, f"{redis_url}/0", f"{redis_url}/1", workers=2 if _has_xdist() else 0)
 
 
 def test_an_unreachable_redis_server_is_a_clear_usage_error(tmp_path):
