@@ -15,7 +15,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["bench_overhead.py", "bench_mlp.py", "bench_chain.py", "bench_epoch.py"]
+SCRIPTS = ["bench_overhead.py", "bench_mlp.py", "bench_chain.py", "bench_epoch.py",
+           "bench_fit_checks.py"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,7 @@ import argparse
 
 import numpy as np
 
-from micrograd_nd import nn, optim
-from micrograd_nd.autograd import no_grad
+from micrograd_nd import nn, no_grad, optim
 from micrograd_nd.data import load_digits, one_hot, train_test_split
 from micrograd_nd.training import evaluate, fit, limit_blas_threads
 

@@ -23,6 +23,7 @@ import numpy as np
 from micrograd_nd import nn, optim
 from micrograd_nd.compare import compare_gradients
 from micrograd_nd.data import load_digits, train_test_split
+from micrograd_nd.optim.lr_scheduler import CosineAnnealingLR
 from micrograd_nd.serialization import load_arrays, save_arrays
 from micrograd_nd.training import History, evaluate, fit, limit_blas_threads
 
@@ -44,13 +45,16 @@ def train_once(seed: int, epochs: int, out_dir: Path, verbose: bool) -> dict[str
     """Split, train, evaluate, save, reload into a fresh model, evaluate again."""
     X, y = load_digits(dtype=np.float32)
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_fraction=0.2, rng=seed, stratify=y
+        X, y, test_size=0.2, random_state=seed, stratify=y
     )
     scaler = standardizer(X_train)
     X_train, X_test = standardize(X_train, scaler), standardize(X_test, scaler)
     model = nn.MLP(SIZES, activation="relu", rng=seed, dtype=np.float32)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    # lr = 10⁻³ · (1 + cos(π e / epochs)) / 2 in epoch e: the last epochs settle instead of
+    # bouncing around the optimum.
+    scheduler = CosineAnnealingLR(optimizer, T_max=epochs)
     if verbose:
         print(model)
         print(f"{model.num_parameters()} parameters; {len(X_train)} train / {len(X_test)} test")
@@ -58,7 +62,7 @@ def train_once(seed: int, epochs: int, out_dir: Path, verbose: bool) -> dict[str
     history = fit(
         model, loss_fn, optimizer, (X_train, y_train), epochs=epochs, batch_size=BATCH_SIZE,
         rng=seed, validation_data=(X_test, y_test), progress=False, verbose=verbose,
-        lr_schedule=lambda epoch: LEARNING_RATE * 0.5 * (1 + np.cos(np.pi * epoch / epochs)),
+        scheduler=scheduler,
     )
     seconds = time.perf_counter() - start
     test = evaluate(model, X_test, y_test, loss_fn)
@@ -96,28 +100,12 @@ def show_gradient_comparison(model: nn.MLP, X: np.ndarray, y: np.ndarray) -> Non
 
 
 def plot_history(history: History, path: Path) -> None:
+    """Loss and accuracy curves (training and test) per epoch; nothing without matplotlib."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        history.plot(path, title="64-256-128-10 MLP on the 8×8 digits (test = held-out 20%)")
     except ImportError:
         return  # plotting is optional
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    epochs = range(1, history.epochs + 1)
-    left.plot(epochs, history.train_loss, label="train")
-    left.plot(epochs, history.val_loss, label="test")
-    left.set(xlabel="epoch", ylabel="cross-entropy", yscale="log")
-    right.plot(epochs, history.train_accuracy, label="train")
-    right.plot(epochs, history.val_accuracy, label="test")
-    right.set(xlabel="epoch", ylabel="accuracy")
-    for axes in (left, right):
-        axes.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
     print(f"wrote {path}")
-
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -14,13 +14,13 @@ from 1e-3 to 0 over the epochs.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
 
 from micrograd_nd import nn, optim
-from micrograd_nd.data import images_to_float, load_mnist
+from micrograd_nd.data import IDXFormatError, images_to_float, load_mnist
+from micrograd_nd.optim.lr_scheduler import CosineAnnealingLR
 from micrograd_nd.training import evaluate, fit, limit_blas_threads
 
 
@@ -39,14 +39,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--blas-threads", type=int, default=1,
                         help="BLAS threads (default: 1; see training.limit_blas_threads)")
     args = parser.parse_args(argv)
+    try:
+        train_set = load_mnist(args.data_dir, "train")
+        test_set = load_mnist(args.data_dir, "t10k")
+    except (FileNotFoundError, IDXFormatError) as error:
+        parser.error(f"--data-dir: {error}")  # exits with status 2, no traceback
     with limit_blas_threads(args.blas_threads):
-        return run(args)
+        return run(args, train_set, test_set)
 
 
-def run(args: argparse.Namespace) -> dict[str, float]:
-
-    train_images, y_train = load_mnist(args.data_dir, "train")
-    test_images, y_test = load_mnist(args.data_dir, "t10k")
+def run(args: argparse.Namespace, train_set: tuple[np.ndarray, np.ndarray],
+        test_set: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
+    (train_images, y_train), (test_images, y_test) = train_set, test_set
     if args.limit is not None:
         train_images, y_train = train_images[: args.limit], y_train[: args.limit]
         test_images, y_test = test_images[: args.limit], y_test[: args.limit]
@@ -61,15 +65,13 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     print(model)
-    def cosine(epoch: int) -> float:
-        # Decaying the step size to ~0 lets the last epochs settle instead of bouncing
-        # ±0.5% around the optimum, so the final accuracy does not depend on luck.
-        return args.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / max(args.epochs, 1)))
-
+    # Decaying the step size to ~0 lets the last epochs settle instead of bouncing
+    # ±0.5% around the optimum, so the final accuracy does not depend on luck.
+    scheduler = CosineAnnealingLR(optimizer, T_max=max(args.epochs, 1))
     history = fit(
         model, loss_fn, optimizer, (X_train, y_train), epochs=args.epochs,
         batch_size=args.batch_size, rng=args.seed, validation_data=(X_test, y_test),
-        progress=not args.no_progress, lr_schedule=cosine,
+        progress=not args.no_progress, scheduler=scheduler,
     )
     test = evaluate(model, X_test, y_test, loss_fn)
     per_epoch = float(np.mean(history.epoch_time)) if history.epoch_time else 0.0

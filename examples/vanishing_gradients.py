@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     args.out.mkdir(parents=True, exist_ok=True)
     figure, axes = plt.subplots(figsize=(6, 4))
     for activation, values in curves.items():
-        axes.semilogy(range(1, len(values) + 1), values, marker="o", label=activation)
+        axes.semilogy(range(1, len(values) + 1), values, marker="o",
+                      label=f"{activation} hidden layers")
     axes.set_xticks(range(1, len(next(iter(curves.values()))) + 1))
     axes.set_xlabel("layer (1 = input side)")
     axes.set_ylabel("‖∂C/∂W(l)‖")

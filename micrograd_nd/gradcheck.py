@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from .backward import grad
 from .finite_differences import numerical_jacobian
-from .tensor import Tensor, concatenate, grad, reshape
+from .ops import concatenate, reshape
+from .tensor import Tensor
 
 __all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]
 

@@ -2,82 +2,75 @@
 
 Schema of an entry (read this before adding one)
 -------------------------------------------------
-``Primitive(name, forward, vjps)``
+``register(name, forward, rules, *, reads=None, keeps_zero=False, variadic=False)``
 
 * ``forward(*arrays, **params) -> ndarray`` computes the value with NumPy.
-* ``vjps`` holds one vector-Jacobian product per input, ``vjp(xp, g, out, *inputs, **params)``,
-  returning ∂L/∂input given ``g = ∂L/∂out``. ``None`` in place of a rule marks an input the
-  op is not differentiable in (a condition, an index); ``vjps=None`` marks a whole op as not
-  differentiable (comparisons).
+* ``rules`` holds one vector-Jacobian product per input, ``rule(xp, g, out, *inputs, **params)``
+  returning ∂L/∂input given ``g = ∂L/∂out``. ``None`` in place of a rule marks an input the op
+  is not differentiable in (a condition, an index); ``rules=None`` marks a whole op as not
+  differentiable (comparisons). A variadic op (``concatenate``) has one rule, which also gets
+  ``argnum``.
+* ``reads`` names the saved values the rules read: input positions, and ``OUT`` for the output
+  (``None``: every input and the output). The engine checks exactly these for in-place changes
+  before running the rules (a rule that only needs shapes reads nothing), like PyTorch's saved
+  tensors.
+* ``keeps_zero=True`` marks rules whose local derivative can be infinite at a finite input
+  (1/y, eˣ, ln x, xʸ): the engine then keeps a zero upstream gradient zero, so the branch a
+  ``where`` did not select gets 0, not 0·∞ = NaN.
 * A rule may return its gradient at the *broadcast* output shape and in the output dtype: the
-  engine sums it back to the input's shape (``_arrays.sum_to_shape``) and casts it, in one
-  place, so no rule repeats that.
-* Rules are written against the array namespace ``xp`` and Python operators only, never NumPy
-  directly. The engine passes :data:`ARRAY_OPS` (plain ndarrays, fast) or the differentiable
-  tensor namespace (``create_graph=True``), so gradients of gradients come from these very
-  rules.
-* Variadic ops (``concatenate``) have a single rule that also receives ``argnum``.
+  engine sums it back to the input's shape and casts it, in one place, so no rule repeats that.
+  A rule returns new memory, ``g`` itself or a view of ``g``; never one of its saved values.
+* Rules use Python operators and the backend ``xp`` (:class:`micrograd_nd.backend.Backend`)
+  only, never NumPy directly. ``xp`` runs them on ndarrays for an ordinary backward pass, or
+  on tensors when the backward pass is itself recorded (``create_graph=True``): gradients of
+  gradients come from these very rules.
 
 Tests enumerate :data:`PRIMITIVES`; an entry without a test domain fails the suite.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from ._arrays import sum_to_shape
+from ._arrays import checked_cast, reduced_shape
+from ._kernels import scatter_add, select
+from ._special import erf
 
-__all__ = ["ARRAY_OPS", "PRIMITIVES", "Primitive", "register", "select"]
+__all__ = ["OUT", "PRIMITIVES", "Primitive", "register"]
 
-VJP = Callable[..., Any]
+Rule = Callable[..., Any]
+OUT = -1  # in ``reads``: the op's output
 
 
 @dataclass(frozen=True, eq=False)
 class Primitive:
-    """One differentiable operation: its NumPy forward and one derivative rule per input."""
+    """One operation: its NumPy forward and one derivative rule per input."""
 
     name: str
     forward: Callable[..., np.ndarray]
-    vjps: tuple[VJP | None, ...] | None
+    rules: tuple[Rule | None, ...] | None
+    reads: tuple[int, ...] | None
+    keeps_zero: bool = False
     variadic: bool = False
-
-    def __post_init__(self) -> None:
-        # ``rules[argnum]`` is what :meth:`vjp` returns; kept as a tuple for the backward
-        # loop. Variadic ops get their rules made on demand (see ``_VariadicRules``).
-        rules: Any = () if self.vjps is None else self.vjps
-        if self.vjps is not None and self.variadic:
-            rules = _VariadicRules(self.vjps[0])
-        object.__setattr__(self, "rules", rules)
 
     @property
     def differentiable(self) -> bool:
-        return self.vjps is not None
+        return self.rules is not None
 
-    def vjp(self, argnum: int) -> VJP | None:
-        """The rule for input ``argnum`` (``None`` if the op is not differentiable in it)."""
-        if self.vjps is None:
-            return None
-        return self.rules[argnum]
+    def rules_for(self, count: int) -> tuple[Rule | None, ...]:
+        """The rule of each of ``count`` inputs (a variadic op's one rule, bound to each)."""
+        if not self.variadic or self.rules is None:
+            return self.rules or ()
+        return tuple(partial(self.rules[0], argnum=i) for i in range(count))
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
-
-
-class _VariadicRules:
-    """``rules[argnum]`` for a variadic op: its single rule with ``argnum`` bound."""
-
-    __slots__ = ("rule",)
-
-    def __init__(self, rule: VJP) -> None:
-        self.rule = rule
-
-    def __getitem__(self, argnum: int) -> VJP:
-        rule = self.rule
-        return lambda *args, **params: rule(*args, argnum=argnum, **params)
 
 
 PRIMITIVES: dict[str, Primitive] = {}
@@ -86,155 +79,18 @@ PRIMITIVES: dict[str, Primitive] = {}
 def register(
     name: str,
     forward: Callable[..., np.ndarray],
-    vjps: tuple[VJP | None, ...] | None,
+    rules: tuple[Rule | None, ...] | None,
+    *,
+    reads: tuple[int, ...] | None = None,
+    keeps_zero: bool = False,
     variadic: bool = False,
 ) -> Primitive:
     """Add an entry to the table (names are unique)."""
     if name in PRIMITIVES:
         raise ValueError(f"primitive {name!r} is already registered")
-    primitive = Primitive(name, forward, vjps, variadic)
+    primitive = Primitive(name, forward, rules, reads, keeps_zero, variadic)
     PRIMITIVES[name] = primitive
     return primitive
-
-
-# ---------------------------------------------------------------------------------------------
-# The array namespace rules are written against. Its twin over tensors lives in tensor.py and
-# must offer the same names.
-# ---------------------------------------------------------------------------------------------
-def _is_basic_index(index: Any) -> bool:
-    """True when ``index`` cannot select an element twice (no integer arrays or lists)."""
-    parts = index if isinstance(index, tuple) else (index,)
-    for part in parts:
-        if isinstance(part, (list, np.ndarray)) and np.asarray(part).dtype != np.bool_:
-            return False
-    return True
-
-
-def _scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """Zeros of ``shape`` with ``g`` added at ``index``; repeated indices accumulate."""
-    result = np.zeros(shape, dtype=g.dtype)
-    if _is_basic_index(index):
-        result[index] = g  # each element is selected at most once: plain assignment suffices
-    else:
-        np.add.at(result, index, g)
-    return result
-
-
-# Below this many elements np.where is cheaper than the few ufunc calls of the bitwise select.
-_SELECT_MIN_SIZE = 2048
-_SAME_SIZE_INT = {2: np.dtype(np.int16), 4: np.dtype(np.int32), 8: np.dtype(np.int64)}
-
-
-def _is_positive_zero(value: np.ndarray) -> bool:
-    return value.ndim == 0 and value == 0 and not np.signbit(value)
-
-
-def select(condition: Any, x: Any, y: Any) -> np.ndarray:
-    """``np.where(condition, x, y)``, bit for bit, computed without branches for large floats.
-
-    ``np.where`` picks element by element with a data-dependent branch, which costs ~8× a
-    multiply when the condition is unpredictable (a ReLU mask). For float results this uses
-    the bit patterns instead: with m all ones where ``condition`` holds and all zeros
-    elsewhere, ``y ^ ((x ^ y) & m)`` is x where m is set and y elsewhere, exactly (NaN, ±∞
-    and −0.0 included), and ``x & m`` when y is +0.0 (``y & ~m`` when x is). Other cases
-    (integers, bools, small arrays) go to ``np.where``.
-    """
-    if (
-        type(condition) is np.ndarray
-        and condition.dtype == np.bool_
-        and condition.size >= _SELECT_MIN_SIZE
-    ):
-        dtype = np.result_type(x, y)
-        int_type = _SAME_SIZE_INT.get(dtype.itemsize)
-        if dtype.kind == "f" and int_type is not None:
-            x = np.asarray(x, dtype=dtype)
-            y = np.asarray(y, dtype=dtype)
-            result = np.empty(np.broadcast_shapes(condition.shape, x.shape, y.shape), dtype)
-            bits = result.view(int_type)
-            if _is_positive_zero(y):  # all ones where the condition holds
-                np.bitwise_and(x.view(int_type), np.subtract(0, condition, dtype=int_type),
-                               out=bits)
-            elif _is_positive_zero(x):  # all ones where it does not
-                np.bitwise_and(y.view(int_type), np.subtract(condition, 1, dtype=int_type),
-                               out=bits)
-            else:
-                mask = np.subtract(0, condition, dtype=int_type)
-                y_bits = y.view(int_type)
-                np.bitwise_xor(x.view(int_type), y_bits, out=bits)
-                np.bitwise_and(bits, mask, out=bits)
-                np.bitwise_xor(bits, y_bits, out=bits)
-            return result
-    return np.where(condition, x, y)
-
-
-class ArrayOps:
-    """Plain-NumPy implementations of the functions derivative rules may call."""
-
-    exp = staticmethod(np.exp)
-    log = staticmethod(np.log)
-    tanh = staticmethod(np.tanh)
-    where = staticmethod(select)
-    # The ndarray methods: the same results as np.reshape / np.transpose without the
-    # dispatch wrapper, which costs more than the view itself.
-    reshape = staticmethod(np.ndarray.reshape)
-    transpose = staticmethod(np.ndarray.transpose)
-    broadcast_to = staticmethod(np.broadcast_to)
-    scatter_add = staticmethod(_scatter_add)
-
-    @staticmethod
-    def sum(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        return np.asarray(np.sum(x, axis=axis, keepdims=keepdims))
-
-    @staticmethod
-    def astype(x: np.ndarray, dtype: Any) -> np.ndarray:
-        return x.astype(dtype, copy=False)
-
-    @staticmethod
-    def sum_to_shape(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        return sum_to_shape(ArrayOps, g, shape)
-
-    @staticmethod
-    def keep_zero(g: np.ndarray, value: np.ndarray) -> np.ndarray:
-        """``value`` with its NaNs replaced by 0 where the upstream gradient ``g`` is 0.
-
-        A rule whose local derivative can be infinite (1/x at 0, eˣ past overflow) would turn
-        the exact zero that ``where`` sends an unselected branch into 0·∞ = NaN. Only those
-        elements change, so the common case costs a single NaN scan.
-        """
-        if np.isnan(value).any():
-            value = np.where(np.isnan(value) & (g == 0), 0.0, value)
-        return value
-
-
-ARRAY_OPS = ArrayOps()
-
-
-# ---------------------------------------------------------------------------------------------
-# Small helpers shared by several rules.
-# ---------------------------------------------------------------------------------------------
-def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    return tuple(int(a) % ndim if ndim else 0 for a in axes)
-
-
-def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
-    """``shape`` with the reduced axes kept as size 1 (what ``keepdims=True`` gives)."""
-    axes = _normalize_axes(axis, len(shape))
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
-def _swap_last(xp: Any, x: Any) -> Any:
-    axes = list(range(x.ndim))
-    axes[-1], axes[-2] = axes[-2], axes[-1]
-    return xp.transpose(x, axes)
-
-
-def _inverse_permutation(axes: Any, ndim: int) -> tuple[int, ...]:
-    if axes is None:
-        return tuple(reversed(range(ndim)))
-    return tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,78 +100,107 @@ ADD = register(
     "add", np.add,
     (lambda xp, g, out, x, y: g,
      lambda xp, g, out, x, y: g),
+    reads=(),
 )
 SUBTRACT = register(
     "subtract", np.subtract,
     (lambda xp, g, out, x, y: g,
      lambda xp, g, out, x, y: -g),
+    reads=(),
 )
 MULTIPLY = register(
     "multiply", np.multiply,
     (lambda xp, g, out, x, y: g * y,
      lambda xp, g, out, x, y: g * x),
+    reads=(0, 1),
 )
-# Rules whose local derivative can be infinite at finite inputs (1/y, eˣ, ln, xʸ) pass their
-# result through ``xp.keep_zero``: a zero upstream gradient (a branch ``where`` did not
-# select) then gives 0, not 0·∞ = NaN.
 DIVIDE = register(
     "divide", np.divide,
-    (lambda xp, g, out, x, y: xp.keep_zero(g, g / y),         # ∂(x/y)/∂x = 1/y
-     lambda xp, g, out, x, y: xp.keep_zero(g, -g * out / y)),  # ∂(x/y)/∂y = −x/y² = −out/y
+    (lambda xp, g, out, x, y: g / y,          # ∂(x/y)/∂x = 1/y
+     lambda xp, g, out, x, y: -g * out / y),  # ∂(x/y)/∂y = −x/y² = −out/y
+    reads=(1, OUT), keeps_zero=True,
 )
 
 
 def _power_dbase(xp: Any, g: Any, out: Any, x: Any, y: Any) -> Any:
     """∂(xʸ)/∂x = y·xʸ⁻¹, taken as 0 at x = y = 0 (where the formula gives 0·∞ = NaN)."""
     if y.ndim == 0 and float(y) != 0.0:
-        return xp.keep_zero(g, g * y * x ** (y - 1))
+        return g * y * x ** (y - 1)
     # Only the point x = y = 0 is replaced (by the base 1), so the rule stays differentiable
     # in y everywhere else, which the mixed second derivative ∂²/∂x∂y needs.
-    base = xp.where((x == 0) * (y == 0), 1.0, x)
-    return xp.keep_zero(g, g * y * base ** (y - 1))
+    return g * y * xp.where((x == 0) * (y == 0), 1.0, x) ** (y - 1)
 
 
 def _power_dexponent(xp: Any, g: Any, out: Any, x: Any, y: Any) -> Any:
-    """∂(xʸ)/∂y = xʸ·ln x for x > 0, and 0 elsewhere (ln is not real there)."""
-    return xp.keep_zero(g, g * out * xp.log(xp.where(x > 0, x, 1.0)))
+    """∂(xʸ)/∂y = xʸ·ln x for x > 0, and 0 elsewhere (ln x is not real there)."""
+    positive = x > 0
+    return g * xp.where(positive, out, 0.0) * xp.log(xp.where(positive, x, 1.0))
 
 
-POWER = register("power", np.power, (_power_dbase, _power_dexponent))
+POWER = register(
+    "power", np.power, (_power_dbase, _power_dexponent), reads=(0, 1, OUT), keeps_zero=True,
+)
 
 
-def _maximum_share(xp: Any, g: Any, x: Any, y: Any) -> Any:
-    """Gradient share of the first argument: all of it where it wins, half of it at a tie."""
-    return xp.where(x > y, g, xp.where(x == y, g * 0.5, 0.0))
+def _share(xp: Any, g: Any, wins: Any, ties: Any) -> Any:
+    """An argument's share of g: all of it where it wins, half of it at a tie (the mean of the
+    one-sided derivatives, which is also what central differences measure)."""
+    return xp.where(ties, g * 0.5, xp.where(wins, g, 0.0))
 
 
 MAXIMUM = register(
     "maximum", np.maximum,
-    (lambda xp, g, out, x, y: _maximum_share(xp, g, x, y),
-     lambda xp, g, out, x, y: _maximum_share(xp, g, y, x)),
+    (lambda xp, g, out, x, y: _share(xp, g, x > y, x == y),
+     lambda xp, g, out, x, y: _share(xp, g, y > x, x == y)),
+    reads=(0, 1),
+)
+MINIMUM = register(
+    "minimum", np.minimum,
+    (lambda xp, g, out, x, y: _share(xp, g, x < y, x == y),
+     lambda xp, g, out, x, y: _share(xp, g, y < x, x == y)),
+    reads=(0, 1),
 )
 
 # ---------------------------------------------------------------------------------------------
 # Elementwise unary ops.
 # ---------------------------------------------------------------------------------------------
-NEGATE = register("negate", np.negative, (lambda xp, g, out, x: -g,))
-EXP = register("exp", np.exp, (lambda xp, g, out, x: xp.keep_zero(g, g * out),))  # (eˣ)′ = eˣ
-LOG = register("log", np.log, (lambda xp, g, out, x: xp.keep_zero(g, g / x),))  # (ln x)′ = 1/x
-TANH = register("tanh", np.tanh, (lambda xp, g, out, x: g * (1.0 - out * out),))  # 1 − tanh²
+NEGATE = register("negate", np.negative, (lambda xp, g, out, x: -g,), reads=())
+EXP = register(  # (eˣ)′ = eˣ
+    "exp", np.exp, (lambda xp, g, out, x: g * out,), reads=(OUT,), keeps_zero=True,
+)
+LOG = register(  # (ln x)′ = 1/x
+    "log", np.log, (lambda xp, g, out, x: g / x,), reads=(0,), keeps_zero=True,
+)
+LOG1P = register(  # ln(1 + x), exact for tiny x; its derivative is 1/(1 + x)
+    "log1p", np.log1p, (lambda xp, g, out, x: g / (1.0 + x),), reads=(0,), keeps_zero=True,
+)
+EXPM1 = register(  # eˣ − 1, exact for tiny x; its derivative is eˣ = out + 1
+    "expm1", np.expm1, (lambda xp, g, out, x: g * (out + 1.0),), reads=(OUT,), keeps_zero=True,
+)
+TANH = register(  # tanh′ = 1 − tanh²
+    "tanh", np.tanh, (lambda xp, g, out, x: g * (1.0 - out * out),), reads=(OUT,),
+)
+ERF = register(  # erf′(x) = (2/√π)·e^{−x²}
+    "erf", erf, (lambda xp, g, out, x: g * (2.0 / math.sqrt(math.pi)) * xp.exp(-(x * x)),),
+    reads=(0,),
+)
+SIN = register("sin", np.sin, (lambda xp, g, out, x: g * xp.cos(x),), reads=(0,))
+COS = register("cos", np.cos, (lambda xp, g, out, x: -g * xp.sin(x),), reads=(0,))
 ASTYPE = register(
-    "astype",
-    lambda x, dtype: x.astype(dtype),
+    "astype", lambda x, dtype: checked_cast(x, dtype, "astype"),
     (lambda xp, g, out, x, dtype: xp.astype(g, x.dtype),),
+    reads=(),
 )
 
 # ---------------------------------------------------------------------------------------------
 # Comparisons: values only, no derivative (the output is boolean).
 # ---------------------------------------------------------------------------------------------
-EQUAL = register("equal", np.equal, None)
-NOT_EQUAL = register("not_equal", np.not_equal, None)
-LESS = register("less", np.less, None)
-LESS_EQUAL = register("less_equal", np.less_equal, None)
-GREATER = register("greater", np.greater, None)
-GREATER_EQUAL = register("greater_equal", np.greater_equal, None)
+EQUAL = register("equal", np.equal, None, reads=())
+NOT_EQUAL = register("not_equal", np.not_equal, None, reads=())
+LESS = register("less", np.less, None, reads=())
+LESS_EQUAL = register("less_equal", np.less_equal, None, reads=())
+GREATER = register("greater", np.greater, None, reads=())
+GREATER_EQUAL = register("greater_equal", np.greater_equal, None, reads=())
 
 # ---------------------------------------------------------------------------------------------
 # Selection.
@@ -327,32 +212,42 @@ WHERE = register(
     (None,
      lambda xp, g, out, c, x, y: xp.where(c, g, 0.0),
      lambda xp, g, out, c, x, y: xp.where(c, 0.0, g)),
+    reads=(0,),
 )
 
 # ---------------------------------------------------------------------------------------------
-# Reductions.
+# Reductions (``axis`` is normalised by the caller: None, an int or a tuple of ints).
 # ---------------------------------------------------------------------------------------------
 SUM = register(
     "sum",
     lambda x, axis=None, keepdims=False: np.asarray(np.sum(x, axis=axis, keepdims=keepdims)),
     # Every summed element receives the upstream gradient: reshape to keepdims form, broadcast.
     (lambda xp, g, out, x, axis=None, keepdims=False: xp.broadcast_to(
-        xp.reshape(g, _keepdims_shape(x.shape, axis)), x.shape),),
+        xp.reshape(g, reduced_shape(x.shape, axis, True)), x.shape),),
+    reads=(),
 )
 
 
-def _max_vjp(xp: Any, g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """The gradient goes to the maximal elements, shared equally among ties."""
-    kept_shape = _keepdims_shape(x.shape, axis)
-    is_max = x == xp.reshape(out, kept_shape)
-    ties = xp.astype(xp.sum(is_max, axis=axis, keepdims=True), g.dtype)
-    return xp.where(is_max, xp.reshape(g, kept_shape) / ties, 0.0)
+def _extremum_vjp(xp: Any, g: Any, out: Any, x: Any, axis: Any = None,
+                  keepdims: bool = False) -> Any:
+    """The gradient goes to the extremal elements, shared equally among ties."""
+    kept_shape = reduced_shape(x.shape, axis, True)
+    is_extremum = x == xp.reshape(out, kept_shape)
+    ties = xp.astype(xp.sum(is_extremum, axis=axis, keepdims=True), g.dtype)
+    return xp.where(is_extremum, xp.reshape(g, kept_shape) / ties, 0.0)
 
 
 MAX = register(
     "max",
     lambda x, axis=None, keepdims=False: np.asarray(np.max(x, axis=axis, keepdims=keepdims)),
-    (_max_vjp,),
+    (_extremum_vjp,),
+    reads=(0, OUT),
+)
+MIN = register(
+    "min",
+    lambda x, axis=None, keepdims=False: np.asarray(np.min(x, axis=axis, keepdims=keepdims)),
+    (_extremum_vjp,),
+    reads=(0, OUT),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -361,24 +256,38 @@ MAX = register(
 RESHAPE = register(
     "reshape", lambda x, shape: x.reshape(shape),
     (lambda xp, g, out, x, shape: xp.reshape(g, x.shape),),
+    reads=(),
 )
+
+
+def _inverse_permutation(axes: Any, ndim: int) -> tuple[int, ...]:
+    if axes is None:
+        return tuple(reversed(range(ndim)))
+    return tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
+
+
 TRANSPOSE = register(
     "transpose", lambda x, axes=None: x.transpose(axes),
     (lambda xp, g, out, x, axes=None: xp.transpose(g, _inverse_permutation(axes, x.ndim)),),
+    reads=(),
 )
 # The engine sums every gradient back to its input's shape, so this rule is the identity.
 BROADCAST_TO = register(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
     (lambda xp, g, out, x, shape: g,),
+    reads=(),
 )
+# ``index`` is normalised by the caller (``_kernels.normalize_index``).
 GETITEM = register(
-    "getitem", lambda x, index: np.asarray(x[index]),
+    "getitem", lambda x, index: x[index],
     (lambda xp, g, out, x, index: xp.scatter_add(g, index, x.shape),),
+    reads=(),
 )
 # The adjoint of getitem: needed so that getitem's own rule is differentiable.
 SCATTER_ADD = register(
-    "scatter_add", _scatter_add,
+    "scatter_add", scatter_add,
     (lambda xp, g, out, values, index, shape: g[index],),
+    reads=(),
 )
 
 
@@ -394,19 +303,25 @@ CONCATENATE = register(
     "concatenate",
     lambda *arrays, axis=0: np.concatenate(arrays, axis=axis),
     (_concatenate_vjp,),
-    variadic=True,
+    reads=(), variadic=True,
 )
 
 # ---------------------------------------------------------------------------------------------
-# Linear algebra: matmul with NumPy semantics (1-D operands, broadcast batch axes).
+# Linear algebra.
 # ---------------------------------------------------------------------------------------------
+def _swap_last(xp: Any, x: Any) -> Any:
+    axes = list(range(x.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return xp.transpose(x, axes)
+
+
 def _matmul_da(xp: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
     """∂L/∂A = G·Bᵀ, with 1-D operands promoted to matrices and demoted again."""
     if b.ndim == 1:  # out = A·b dropped the last axis: G(..., n) → (..., n, 1); b → (1, k)
         return xp.reshape(g, g.shape + (1,)) * xp.reshape(b, (1,) * (a.ndim - 1) + b.shape)
     if a.ndim == 1:  # out = a·B dropped the second-to-last axis
         grad = xp.reshape(g, g.shape[:-1] + (1,) + g.shape[-1:]) @ _swap_last(xp, b)
-        return xp.sum_to_shape(xp.reshape(grad, grad.shape[:-2] + grad.shape[-1:]), a.shape)
+        return xp.unbroadcast(xp.reshape(grad, grad.shape[:-2] + grad.shape[-1:]), a.shape)
     return g @ _swap_last(xp, b)
 
 
@@ -418,19 +333,88 @@ def _matmul_db(xp: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
         return xp.reshape(a, a.shape + (1,)) * xp.reshape(g, g.shape[:-1] + (1,) + g.shape[-1:])
     if b.ndim == 1:  # b (k,), A (..., n, k), G (..., n): Σ_n A[n, k]·G[n]
         grad = _swap_last(xp, a) @ xp.reshape(g, g.shape + (1,))
-        return xp.sum_to_shape(xp.reshape(grad, grad.shape[:-1]), b.shape)
-    if _is_transposed_matrix(b):
-        # B is a transposed view (``x @ W.T``): compute (Gᵀ·A)ᵀ, the same numbers laid out
-        # like B, so the transpose's rule hands W a gradient in W's own (C) order.
-        return _swap_last(xp, _swap_last(xp, g) @ a)
+        return xp.unbroadcast(xp.reshape(grad, grad.shape[:-1]), b.shape)
     return _swap_last(xp, a) @ g
 
 
-def _is_transposed_matrix(x: Any) -> bool:
-    """A 2-D ndarray in Fortran order only (e.g. ``W.T``); tensors (create_graph) never."""
-    flags = getattr(x, "flags", None)
-    return (flags is not None and x.ndim == 2 and flags.f_contiguous
-            and not flags.c_contiguous)
+# matmul with NumPy semantics: 1-D operands, broadcast batch axes.
+MATMUL = register("matmul", np.matmul, (_matmul_da, _matmul_db), reads=(0, 1))
 
 
-MATMUL = register("matmul", np.matmul, (_matmul_da, _matmul_db))
+def _linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
+                    ) -> np.ndarray:
+    out = x @ weight.T
+    if bias is not None:
+        out += bias  # ``out`` is new memory: add the bias without another temporary
+    return out
+
+
+def _linear_dweight(xp: Any, g: Any, out: Any, x: Any, weight: Any, bias: Any = None) -> Any:
+    """∂L/∂W = Σ_samples gᵀ·x: shape (out, in), laid out like W (C order), made in one product."""
+    if x.ndim == 1:
+        return xp.reshape(g, g.shape + (1,)) * xp.reshape(x, (1,) + x.shape)
+    rows_g = xp.reshape(g, (-1, g.shape[-1]))
+    rows_x = xp.reshape(x, (-1, x.shape[-1]))
+    return xp.transpose(rows_g) @ rows_x
+
+
+# linear(x, W, b) = x·Wᵀ + b (PyTorch's addmm): one recorded op for a whole layer.
+LINEAR = register(
+    "linear", _linear_forward,
+    (lambda xp, g, out, x, weight, bias=None: g @ weight,  # ∂L/∂x = g·W
+     _linear_dweight,
+     lambda xp, g, out, x, weight, bias=None: g),           # ∂L/∂b = Σ_samples g (unbroadcast)
+    reads=(0, 1),
+)
+
+
+def _einsum_vjp(xp: Any, g: Any, out: Any, *operands: Any, subscripts: str, argnum: int) -> Any:
+    """∂L/∂operand: the einsum of g with the other operands onto this operand's subscripts.
+
+    Indices of this operand that appear nowhere else were summed away by the forward; the
+    gradient is the same along them, so it is broadcast back over them.
+    """
+    inputs, output = subscripts.split("->")
+    terms = inputs.split(",")
+    target = _einsum_tokens(terms[argnum])
+    others = [t for i, t in enumerate(terms) if i != argnum]
+    available = set(_einsum_tokens(output)).union(*(_einsum_tokens(t) for t in others))
+    kept = [token for token in target if token in available]
+    spec = ",".join([output, *others]) + "->" + "".join(kept)
+    grad = xp.einsum(spec, g, *(op for i, op in enumerate(operands) if i != argnum))
+    if len(kept) == len(target):
+        return grad
+    # Re-insert the summed-away indices as size-1 axes, then broadcast over them.
+    operand = operands[argnum]
+    ellipsis_ndim = operand.ndim - sum(1 for token in target if token != "...")
+    grad_ellipsis_ndim = grad.ndim - sum(1 for token in kept if token != "...")
+    shape: list[int] = []
+    full: list[int] = []
+    operand_axis = grad_axis = 0
+    for token in target:
+        width = ellipsis_ndim if token == "..." else 1
+        if token in available:
+            grad_width = grad_ellipsis_ndim if token == "..." else 1
+            sizes = grad.shape[grad_axis:grad_axis + grad_width]
+            grad_axis += grad_width
+            shape.extend(sizes)
+        else:
+            sizes = operand.shape[operand_axis:operand_axis + width]
+            shape.extend([1] * width)
+        full.extend(sizes)
+        operand_axis += width
+    return xp.broadcast_to(xp.reshape(grad, tuple(shape)), tuple(full))
+
+
+def _einsum_tokens(term: str) -> list[str]:
+    """Subscript letters of one einsum term, with ``...`` as one token."""
+    head, ellipsis, tail = term.partition("...")
+    return [*head, *(["..."] if ellipsis else []), *tail]
+
+
+EINSUM = register(
+    "einsum",
+    lambda *operands, subscripts: np.asarray(np.einsum(subscripts, *operands)),
+    (_einsum_vjp,),
+    reads=None, variadic=True,
+)

@@ -11,29 +11,37 @@
             optimizer.zero_grad()             # .grad = None on every parameter
             loss.backward()                   # reverse pass: p.grad for every parameter
             optimizer.step()                  # θ ← θ − γ·g (or momentum / Adam)
+        scheduler.step()                      # if there is a learning-rate schedule
         print(epoch, evaluate(model, X_test, y_test, loss_fn))
 
 Write that loop yourself when you need something ``fit`` does not do (gradient clipping
-with :func:`micrograd_nd.optim.clip_grad_norm_` between backward and step, a learning-rate
-schedule by assigning ``optimizer.lr``, an L2 term with :func:`micrograd_nd.l2_penalty`).
+with :func:`micrograd_nd.optim.clip_grad_norm_` between backward and step, an L2 term with
+:func:`micrograd_nd.l2_penalty`). What ``fit`` adds: checked inputs, a stop with a clear
+error when training diverges to NaN/inf, progress output, a :class:`History`, a learning-rate
+scheduler, callbacks (:mod:`micrograd_nd.callbacks`) and bit-identical resumption from a
+checkpoint (``resume_from=``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ._rng import RNGLike
-from .autograd import no_grad
+from .callbacks import Callback, TrainingRun
+from .checkpoint import Scheduler, load_checkpoint
 from .data import batches
+from .history import History
+from .modes import no_grad
 from .nn.module import Module
-from .optim import Optimizer
+from .optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+from .optim.optimizer import Optimizer
 from .tensor import ArrayLike, Tensor
 
 try:  # tqdm is optional: without it fit prints one line per epoch
@@ -42,10 +50,51 @@ except ImportError:  # pragma: no cover - depends on the environment
     _tqdm = None
 
 __all__ = [
-    "Evaluation", "History", "accuracy", "evaluate", "fit", "limit_blas_threads", "predict",
+    "Evaluation", "History", "TrainingDivergedError", "accuracy", "evaluate", "fit",
+    "limit_blas_threads", "predict",
 ]
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """``fit`` stopped: the loss, a gradient or a parameter became NaN or infinite."""
+
+
+# ---- accuracy ---------------------------------------------------------------------------------
+def _class_labels(labels: np.ndarray, num_classes: int, n: int) -> np.ndarray:
+    """Integer class labels (n,) from labels (n,), (n, 1) or one-hot/probability rows (n, k)."""
+    if labels.ndim == 2 and labels.shape[1] >= 2:
+        if labels.shape[1] != num_classes:
+            raise ValueError(
+                f"accuracy: labels have {labels.shape[1]} columns (one-hot) but the outputs "
+                f"have {num_classes} classes"
+            )
+        labels = labels.argmax(axis=1)
+    elif labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    elif labels.ndim != 1:
+        raise ValueError(f"accuracy: labels must have shape (n,), (n, 1) or (n, k), got "
+                         f"{labels.shape}")
+    if labels.shape[0] != n:
+        raise ValueError(f"accuracy: {n} predictions but {labels.shape[0]} labels")
+    if labels.dtype.kind == "f":
+        integral = np.isfinite(labels) & (labels == np.round(labels))
+        if not integral.all():
+            example = float(labels[~integral][0])
+            raise ValueError(
+                f"accuracy: labels must be class indices, got the non-integer value {example}"
+                "; for a regression, pass metric=None to fit/evaluate"
+            )
+    elif labels.dtype.kind not in "iub":
+        raise TypeError(f"accuracy: labels must be integers, got dtype {labels.dtype}")
+    low, high = labels.min().item(), labels.max().item()
+    if low < 0 or high >= num_classes:
+        raise ValueError(
+            f"accuracy: labels must lie in [0, {num_classes}) for {num_classes} classes, got "
+            f"values in [{low}, {high}]"
+        )
+    return labels
 
 
 def accuracy(outputs: ArrayLike, labels: ArrayLike, threshold: float = 0.5) -> float:
@@ -53,55 +102,25 @@ def accuracy(outputs: ArrayLike, labels: ArrayLike, threshold: float = 0.5) -> f
 
     ``outputs`` of shape (n, k) with k ≥ 2 (logits or probabilities) predict argmax_k;
     shape (n,) or (n, 1) predicts ``output > threshold`` (0.5 for probabilities; pass 0 for
-    logits). ``labels`` are integer classes (n,) or one-hot rows (n, k).
+    logits) for two classes. ``labels`` are integer classes in [0, k) of shape (n,) or (n, 1),
+    or one-hot rows (n, k); anything else (another class count, a regression target) is an
+    error.
     """
     outputs = np.asarray(outputs.data if isinstance(outputs, Tensor) else outputs)
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if outputs.ndim == 2 and outputs.shape[1] >= 2:
-        predicted = outputs.argmax(axis=1)
+        predicted, num_classes = outputs.argmax(axis=1), outputs.shape[1]
     elif outputs.ndim == 1 or (outputs.ndim == 2 and outputs.shape[1] == 1):
-        predicted = (outputs.reshape(-1) > threshold).astype(np.int64)
+        predicted, num_classes = (outputs.reshape(-1) > threshold).astype(np.int64), 2
     else:
         raise ValueError(f"accuracy: outputs must have shape (n,) or (n, k), got {outputs.shape}")
-    if labels.ndim == 2 and labels.shape[1] >= 2:
-        labels = labels.argmax(axis=1)
-    labels = labels.reshape(-1)
-    if labels.shape[0] != predicted.shape[0]:
-        raise ValueError(
-            f"accuracy: {predicted.shape[0]} predictions but {labels.shape[0]} labels"
-        )
-    if labels.size == 0:
+    if predicted.shape[0] == 0:
         raise ValueError("accuracy: no samples")
+    labels = _class_labels(labels, num_classes, predicted.shape[0])
     return float(np.mean(predicted == labels))
 
 
-@dataclass
-class History:
-    """Per-epoch records of a :func:`fit` run (validation lists stay empty without val data)."""
-
-    train_loss: list[float] = field(default_factory=list)
-    train_accuracy: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    epoch_time: list[float] = field(default_factory=list)
-
-    @property
-    def epochs(self) -> int:
-        return len(self.train_loss)
-
-    def summary(self, epoch: int = -1) -> str:
-        """One line describing ``epoch`` (default the last)."""
-        parts = [f"loss {self.train_loss[epoch]:.4f}"]
-        if self.train_accuracy:
-            parts.append(f"acc {self.train_accuracy[epoch]:.4f}")
-        if self.val_loss:
-            parts.append(f"val_loss {self.val_loss[epoch]:.4f}")
-        if self.val_accuracy:
-            parts.append(f"val_acc {self.val_accuracy[epoch]:.4f}")
-        parts.append(f"{self.epoch_time[epoch]:.2f}s")
-        return "  ".join(parts)
-
-
+# ---- checked inputs ---------------------------------------------------------------------------
 class Evaluation(NamedTuple):
     loss: float
     accuracy: float | None
@@ -112,27 +131,55 @@ def _model_dtype(model: Module) -> np.dtype | None:
     return params[0].dtype if params else None
 
 
-def _as_inputs(model: Module, X: ArrayLike) -> np.ndarray:
-    """Float inputs in the model's dtype (float64 data must not silently upcast a float32 net)."""
-    X = np.asarray(X.data if isinstance(X, Tensor) else X)
+def _checked_array(model: Module, value: ArrayLike, role: str, where: str,
+                   cast_integers: bool) -> np.ndarray:
+    """A non-empty array in the model's dtype (floats; integers too if ``cast_integers``)
+    whose values are all finite."""
+    array = np.asarray(value.data if isinstance(value, Tensor) else value)
+    if array.ndim == 0:
+        raise ValueError(f"{where}: {role} is a single number; it needs a first (sample) "
+                         "dimension")
+    if len(array) == 0:
+        raise ValueError(f"{where}: {role} has 0 samples")
+    if array.dtype.kind in "fc":
+        finite = np.isfinite(array)
+        if not finite.all():
+            bad = array.size - int(np.count_nonzero(finite))
+            row = int(np.argwhere(~finite)[0][0])
+            raise ValueError(
+                f"{where}: {role} has {bad} NaN or infinite value(s), the first in row {row}; "
+                "clean or impute the data first (a NaN can hide behind relu or sigmoid and "
+                "silently ruin the weights)"
+            )
     dtype = _model_dtype(model)
-    if dtype is not None and X.dtype.kind in "fiu" and X.dtype != dtype:
-        X = X.astype(dtype)
-    return X
+    kinds = "fiu" if cast_integers else "f"
+    if dtype is not None and array.dtype.kind in kinds and array.dtype != dtype:
+        # float64 data must not silently upcast a float32 network
+        array = array.astype(dtype)
+    return array
 
 
-def _as_targets(model: Module, y: ArrayLike) -> np.ndarray:
-    """Integer labels as they are; float targets (one-hot, regression) in the model's dtype."""
-    y = np.asarray(y.data if isinstance(y, Tensor) else y)
-    dtype = _model_dtype(model)
-    if dtype is not None and y.dtype.kind == "f" and y.dtype != dtype:
-        y = y.astype(dtype)
-    return y
+def _checked_pair(model: Module, data: object, name: str, where: str
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` from a two-element tuple/list, aligned, non-empty, finite."""
+    if isinstance(data, (np.ndarray, Tensor)) or not isinstance(data, (tuple, list)):
+        shape = f" of shape {data.shape}" if hasattr(data, "shape") else ""
+        hint = "; call fit(model, loss_fn, optimizer, (X, y), epochs)" if where == "fit" else ""
+        raise TypeError(f"{where}: {name} must be a pair (X, y), got "
+                        f"{type(data).__name__}{shape}{hint}")
+    if len(data) != 2:
+        raise ValueError(f"{where}: {name} must be a pair (X, y), got a {type(data).__name__} "
+                         f"of {len(data)} element(s)")
+    X = _checked_array(model, data[0], f"{name} X", where, cast_integers=True)
+    y = _checked_array(model, data[1], f"{name} y", where, cast_integers=False)
+    if len(X) != len(y):
+        raise ValueError(f"{where}: {name} has {len(X)} samples in X but {len(y)} in y")
+    return X, y
 
 
 def predict(model: Module, X: ArrayLike, batch_size: int = 1024) -> np.ndarray:
     """The model's outputs for ``X`` as an array, batch by batch, in eval mode and no_grad."""
-    X = _as_inputs(model, X)
+    X = _checked_array(model, X, "X", "predict", cast_integers=True)
     was_training = model.training
     model.eval()
     try:
@@ -156,7 +203,7 @@ def evaluate(
     The loss is the batch-size-weighted mean of the per-batch losses, i.e. the full-set loss
     for ``reduction="mean"``. The metric (default :func:`accuracy`) is None if not wanted.
     """
-    X, y = _as_inputs(model, X), _as_targets(model, y)
+    X, y = _checked_pair(model, (X, y), "data", "evaluate")
     was_training = model.training
     model.eval()
     total, outputs = 0.0, []
@@ -164,12 +211,134 @@ def evaluate(
         with no_grad():
             for xb, yb in batches(X, y, batch_size=batch_size):
                 out = model(xb)
-                total += float(loss_fn(out, yb).item()) * len(xb)
+                total += _loss_value(loss_fn(out, yb), "evaluate") * len(xb)
                 outputs.append(np.asarray(out.data))
     finally:
         model.train(was_training)
     score = None if metric is None else float(metric(np.concatenate(outputs), y))
     return Evaluation(total / len(X), score)
+
+
+def _loss_value(loss: object, where: str) -> float:
+    if not isinstance(loss, Tensor):
+        raise TypeError(f"{where}: loss_fn must return a Tensor (to back-propagate), got "
+                        f"{type(loss).__name__}")
+    if loss.size != 1:
+        raise ValueError(f"{where}: loss_fn returned shape {loss.shape}; it must return one "
+                         "number (use reduction='mean' or 'sum')")
+    return float(loss.item())
+
+
+# ---- fit --------------------------------------------------------------------------------------
+def _check_fit_arguments(model: object, loss_fn: object, optimizer: object,
+                         scheduler: object, callbacks: object) -> list[Callback]:
+    if not isinstance(model, Module):
+        raise TypeError(f"fit: model must be a Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"fit: loss_fn must be callable (e.g. nn.CrossEntropyLoss()), got "
+                        f"{type(loss_fn).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"fit: optimizer must be an optimiser (e.g. optim.Adam(model."
+                        f"parameters())), got {type(optimizer).__name__}")
+    own = {id(p) for p in model.parameters()}
+    if not own:
+        raise ValueError("fit: the model has no parameters to train")
+    trained = [p for group in optimizer.param_groups for p in group["params"] if id(p) in own]
+    if not trained:
+        raise ValueError(
+            "fit: the optimiser updates none of the model's parameters (was it built for "
+            "another model?); build it with optimizer = ...(model.parameters())"
+        )
+    if scheduler is not None:
+        if not isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)):
+            raise TypeError(f"fit: scheduler must be one of optim.lr_scheduler's schedulers, "
+                            f"got {type(scheduler).__name__}")
+        if scheduler.optimizer is not optimizer:
+            raise ValueError("fit: the scheduler was built for another optimiser")
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, Iterable):
+        raise TypeError("fit: callbacks must be a list of Callback objects")
+    callbacks = list(callbacks)
+    strangers = [(i, c) for i, c in enumerate(callbacks) if not isinstance(c, Callback)]
+    if strangers:
+        index, stranger = strangers[0]
+        raise TypeError(f"fit: callbacks[{index}] is a {type(stranger).__name__}, not a "
+                        "micrograd_nd.callbacks.Callback")
+    return callbacks
+
+
+class _FinitenessScan:
+    """Finds the first array holding NaN or ±inf, with one BLAS dot product per array.
+
+    Σ xᵢ·0 is exactly 0 when every xᵢ is finite and NaN as soon as one is NaN or ±inf
+    (inf·0 = NaN), and unlike Σ xᵢ it cannot overflow: no false alarm, no confirmation pass.
+    The zeros are allocated once per dtype and sliced.
+    """
+
+    def __init__(self) -> None:
+        self._zeros: dict[np.dtype, np.ndarray] = {}
+
+    def first(self, named_arrays: Iterable[tuple[str, np.ndarray]]) -> str | None:
+        with np.errstate(invalid="ignore"):  # inf·0 warns; the caller reports it instead
+            for name, array in named_arrays:
+                flat = array.reshape(-1)
+                zeros = self._zeros.get(flat.dtype)
+                if zeros is None or zeros.size < flat.size:
+                    zeros = self._zeros[flat.dtype] = np.zeros(flat.size, flat.dtype)
+                if np.dot(flat, zeros[: flat.size]) != 0:
+                    return name
+        return None
+
+
+class _DivergenceGuard:
+    """fit's checks for NaN and inf: the loss and the gradients every batch, the parameters
+    at the end of each epoch and whenever a check fails (to say if the model is ruined)."""
+
+    def __init__(self, model: Module, optimizer: Optimizer, epochs: int, batches: int) -> None:
+        self.named = list(model.named_parameters())
+        self.optimizer = optimizer
+        self.epochs, self.batches = epochs, batches
+        self.scan = _FinitenessScan()
+
+    def _ruined(self) -> str | None:
+        return self.scan.first((name, p.data) for name, p in self.named)
+
+    def check_loss(self, value: float, epoch: int, batch: int) -> None:
+        if not math.isfinite(value):
+            self._fail(f"the loss is {value}", self._at(epoch, batch), self._ruined())
+
+    def check_gradients(self, epoch: int, batch: int) -> None:
+        bad = self.scan.first((name, p.grad.data) for name, p in self.named
+                              if p.grad is not None)
+        if bad is not None:
+            self._fail(f"the gradient of {bad} has NaN or inf values", self._at(epoch, batch),
+                       self._ruined())
+
+    def check_parameters(self, epoch: int) -> None:
+        # A finite gradient can still overflow in the update; the next batch's loss shows it,
+        # and this catches it in the last batch of the epoch.
+        bad = self._ruined()
+        if bad is not None:
+            self._fail(f"parameter {bad} became NaN or inf in an update",
+                       f"the end of epoch {epoch + 1}/{self.epochs}", bad)
+
+    def _at(self, epoch: int, batch: int) -> str:
+        return f"epoch {epoch + 1}/{self.epochs}, batch {batch}/{self.batches}"
+
+    def _fail(self, what: str, where: str, ruined: str | None) -> None:
+        rates = sorted({group["lr"] for group in self.optimizer.param_groups})
+        if ruined is None:
+            state = ("training stopped before this batch's update, so the parameters are "
+                     "those of the previous batch")
+        elif ruined in what:
+            state = "the model is ruined: reload a checkpoint"
+        else:
+            state = (f"parameter {ruined} is already NaN or inf (an earlier update "
+                     "overflowed): reload a checkpoint")
+        raise TrainingDivergedError(
+            f"fit: {what} at {where} (lr {', '.join(f'{r:g}' for r in rates)}); {state}. "
+            "Lower the learning rate, clip the gradients (optim.clip_grad_norm_), or check "
+            "the data and the loss (fit(..., check_finite=False) turns this check off)"
+        )
 
 
 def fit(
@@ -186,7 +355,10 @@ def fit(
     verbose: bool = True,
     shuffle: bool = True,
     eval_batch_size: int = 1024,
-    lr_schedule: Callable[[int], float] | None = None,
+    scheduler: Scheduler | None = None,
+    callbacks: Iterable[Callback] = (),
+    resume_from: str | None = None,
+    check_finite: bool = True,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_data = (X, y)``; return a History.
 
@@ -196,58 +368,129 @@ def fit(
     epoch's batches as they were trained (so they lag the end-of-epoch model a little);
     validation figures come from :func:`evaluate` after the epoch.
 
-    ``lr_schedule(epoch)`` (epoch counted from 0), if given, sets ``optimizer.lr`` at the
-    start of each epoch, e.g. cosine decay ``lambda e: lr0 * 0.5 * (1 + cos(π e / epochs))``.
+    ``scheduler`` (from :mod:`micrograd_nd.optim.lr_scheduler`) steps once after each epoch;
+    ``ReduceLROnPlateau`` is given the validation loss (the training loss without validation
+    data). ``callbacks`` run at the start, after each epoch and at the end
+    (:mod:`micrograd_nd.callbacks`: early stopping, checkpoints). ``resume_from=path`` loads
+    a checkpoint that ``ModelCheckpoint`` wrote into model, optimiser, scheduler and the
+    shuffling generator, and trains the remaining epochs up to ``epochs``: the result is
+    bit-identical to a run that never stopped.
 
-    Output: with ``progress`` and tqdm installed, a progress bar per epoch; otherwise, if
-    ``verbose``, one printed line per epoch. ``progress=False, verbose=False`` is silent.
+    Inputs and targets must be finite (checked once, up front). With ``check_finite`` (the
+    default), every batch's loss and, before the update, every gradient is checked, and the
+    parameters at the end of each epoch (an update that overflows shows in the next batch's
+    loss); the first NaN or inf raises :class:`TrainingDivergedError` naming the epoch, the
+    batch and the tensor, and saying whether the parameters are still finite.
+
+    Output: with ``progress`` and tqdm installed, a progress bar per epoch whose final line
+    shows the epoch's figures; otherwise, if ``verbose``, one printed line per epoch.
+    ``progress=False, verbose=False`` is silent.
     """
+    # Misuse first: fit(model, loss, opt, X, y) puts the arrays where the pair and epochs go.
+    callbacks = _check_fit_arguments(model, loss_fn, optimizer, scheduler, callbacks)
+    X, y = _checked_pair(model, train_data, "train_data", "fit")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int ≥ 0, got {epochs!r}")
-    X, y = train_data
-    X, y = _as_inputs(model, X), _as_targets(model, y)
+    validation = (None if validation_data is None else
+                  _checked_pair(model, validation_data, "validation_data", "fit"))
     loader = batches(X, y, batch_size=batch_size, shuffle=shuffle, rng=rng)
     history = History()
+    start_epoch = 0
+    if resume_from is not None:
+        saved = load_checkpoint(resume_from, model, optimizer, scheduler,
+                                generators={"shuffle": loader.rng})
+        if saved.epoch > epochs:
+            raise ValueError(f"fit: the checkpoint {resume_from} is after epoch {saved.epoch}, "
+                             f"beyond epochs={epochs}")
+        start_epoch = saved.epoch
+        if saved.history is not None:
+            history = History.from_dict(saved.history)
+    guard = _DivergenceGuard(model, optimizer, epochs, len(loader)) if check_finite else None
+    run = TrainingRun(model=model, optimizer=optimizer, scheduler=scheduler, history=history,
+                      epochs=epochs, epoch=start_epoch, shuffle_generator=loader.rng,
+                      has_validation=validation is not None, has_metric=metric is not None)
+    for callback in callbacks:
+        callback.on_train_begin(run)
     use_bar = progress and _tqdm is not None
-    for epoch in range(epochs):
+    for epoch in range(start_epoch, epochs):
         start = time.perf_counter()
-        if lr_schedule is not None:
-            optimizer.lr = float(lr_schedule(epoch))
-        model.train()
-        loss_sum, metric_sum, seen = 0.0, 0.0, 0
-        bar = (
-            _tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=True, file=sys.stderr)
-            if use_bar else loader
-        )
-        for xb, yb in bar:
-            outputs = model(xb)
-            loss = loss_fn(outputs, yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            n = len(xb)
-            loss_sum += float(loss.item()) * n
-            if metric is not None:
-                metric_sum += float(metric(outputs.data, yb)) * n
-            seen += n
-            if use_bar:
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
-        history.train_loss.append(loss_sum / max(seen, 1))
-        if metric is not None:
-            history.train_accuracy.append(metric_sum / max(seen, 1))
-        if validation_data is not None:
-            result = evaluate(model, *validation_data, loss_fn,
-                              batch_size=eval_batch_size, metric=metric)
-            history.val_loss.append(result.loss)
-            if result.accuracy is not None:
-                history.val_accuracy.append(result.accuracy)
-        history.epoch_time.append(time.perf_counter() - start)
-        if use_bar:
-            bar.set_postfix_str(history.summary(), refresh=True)
-            bar.close()
-        elif verbose:
+        lr = optimizer.param_groups[0]["lr"]
+        bar = (_tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", leave=True,
+                     file=sys.stderr) if use_bar else None)
+        try:
+            train_loss, train_metric = _train_epoch(model, loss_fn, optimizer, loader, metric,
+                                                    guard, epoch, bar)
+            history.train_loss.append(train_loss)
+            history.lr.append(lr)
+            if train_metric is not None:
+                history.train_accuracy.append(train_metric)
+            if validation is not None:
+                result = evaluate(model, *validation, loss_fn, batch_size=eval_batch_size,
+                                  metric=metric)
+                history.val_loss.append(result.loss)
+                if result.accuracy is not None:
+                    history.val_accuracy.append(result.accuracy)
+            history.epoch_time.append(time.perf_counter() - start)
+            if bar is not None:  # the bar's last line is the epoch's line: drawn before close
+                bar.set_postfix_str(history.summary(), refresh=True)
+        finally:
+            if bar is not None:
+                bar.close()
+        if bar is None and verbose:
             print(f"epoch {epoch + 1}/{epochs}  {history.summary()}", flush=True)
+        if isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step(history.val_loss[-1] if validation is not None
+                           else history.train_loss[-1])
+        elif scheduler is not None:
+            scheduler.step()
+        run.epoch = epoch + 1
+        for callback in callbacks:
+            callback.on_epoch_end(run)
+        if run.stop_training:
+            if verbose or use_bar:
+                print(f"stopped after epoch {epoch + 1}/{epochs}: {run.stop_reason}",
+                      file=sys.stderr if use_bar else sys.stdout, flush=True)
+            break
+    for callback in callbacks:
+        callback.on_train_end(run)
     return history
+
+
+def _train_epoch(
+    model: Module,
+    loss_fn: Callable[[Any, Any], Tensor],
+    optimizer: Optimizer,
+    loader: Iterable[tuple[np.ndarray, np.ndarray]],
+    metric: Metric | None,
+    guard: _DivergenceGuard | None,
+    epoch: int,
+    bar: Any,
+) -> tuple[float, float | None]:
+    """One pass over the loader; the mean loss and metric over the batches as trained."""
+    model.train()
+    loss_sum, metric_sum, seen = 0.0, 0.0, 0
+    for batch, (xb, yb) in enumerate(loader, start=1):
+        outputs = model(xb)
+        loss = loss_fn(outputs, yb)
+        value = _loss_value(loss, "fit")
+        if guard is not None:
+            guard.check_loss(value, epoch, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        if guard is not None:
+            guard.check_gradients(epoch, batch)
+        optimizer.step()
+        n = len(xb)
+        loss_sum += value * n
+        if metric is not None:
+            metric_sum += float(metric(outputs.data, yb)) * n
+        seen += n
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
+    if guard is not None:
+        guard.check_parameters(epoch)
+    return loss_sum / seen, (None if metric is None else metric_sum / seen)
 
 
 def limit_blas_threads(count: int | None) -> contextlib.AbstractContextManager:

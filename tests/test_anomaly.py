@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import micrograd_nd as mg
-from micrograd_nd.autograd import is_anomaly_enabled
+from micrograd_nd import is_anomaly_enabled
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's own 1/0 warnings
 

@@ -10,7 +10,7 @@ import pytest
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "benchmarks")
-SCRIPTS = ["bench_overhead", "bench_mlp", "bench_chain", "bench_epoch"]
+SCRIPTS = ["bench_overhead", "bench_mlp", "bench_chain", "bench_epoch", "bench_fit_checks"]
 
 
 @pytest.fixture(scope="module")

@@ -195,6 +195,54 @@ def test_split_errors() -> None:
         train_test_split(np.arange(1))
 
 
+def test_scikit_learn_names_are_the_same_arguments() -> None:
+    X, y = np.arange(40).reshape(20, 2), np.arange(20)
+    ours = train_test_split(X, y, test_fraction=0.25, rng=3)
+    theirs = train_test_split(X, y, test_size=0.25, random_state=3)
+    mixed = train_test_split(X, y, test_size=0.25, rng=3)
+    for a, b, c in zip(ours, theirs, mixed, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    assert len(ours[3]) == 5  # ⌈0.25 · 20⌉
+
+
+def test_int_test_size_is_a_sample_count_as_in_scikit_learn() -> None:
+    y_train, y_test = train_test_split(np.arange(20), test_size=7, random_state=0)
+    assert len(y_test) == 7 and len(y_train) == 13
+    with pytest.raises(ValueError, match=r"an int test_size is a number of samples and must "
+                                         r"lie in \[1, 19\] for 20 samples, got 20"):
+        train_test_split(np.arange(20), test_size=20)
+    with pytest.raises(ValueError, match=r"test_fraction must be in \(0, 1\), got 3"):
+        train_test_split(np.arange(20), test_fraction=3)  # our name stays a fraction
+
+
+def test_default_split_is_a_fifth_not_scikit_learns_quarter() -> None:
+    assert len(train_test_split(np.arange(20), rng=0)[1]) == 4
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(test_fraction=0.2, test_size=0.3), "give test_fraction or test_size, not both"),
+    (dict(rng=0, random_state=0), "give rng or random_state, not both"),
+])
+def test_both_names_of_one_argument_is_an_error(arguments, message) -> None:
+    with pytest.raises(TypeError, match=message):
+        train_test_split(np.arange(10), **arguments)
+
+
+def test_batches_accepts_a_tuple_of_arrays() -> None:
+    X, y = np.arange(20).reshape(10, 2), np.arange(10)
+    from_tuple = list(batches((X, y), batch_size=4, shuffle=True, rng=1))
+    from_args = list(batches(X, y, batch_size=4, shuffle=True, rng=1))
+    assert len(from_tuple) == 3
+    for (xa, ya), (xb, yb) in zip(from_tuple, from_args, strict=True):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    # a tuple of numbers is one array, as NumPy reads it
+    assert [b[0].tolist() for b in batches((1.0, 2.0, 3.0), batch_size=2)] == [[1.0, 2.0], [3.0]]
+    with pytest.raises(ValueError, match="same first dimension"):
+        batches((X, y[:9]), batch_size=4)
+
+
 # ---------------------------------------------------------------- generators
 
 

@@ -21,7 +21,18 @@ import numpy as np
 import pytest
 
 import micrograd_nd as mg
-from micrograd_nd import data, nn, optim
+from micrograd_nd import (
+    callbacks,
+    checkpoint,
+    creation,
+    data,
+    history,
+    nn,
+    optim,
+    serialization,
+    training,
+)
+from micrograd_nd import functional as F
 from micrograd_nd.data import IDXFormatError
 from micrograd_nd.nn import InputShapeError, StateDictError
 from micrograd_nd.serialization import ModelFileError, load_arrays, save_arrays
@@ -190,20 +201,21 @@ ROWS: list[Row] = [
     Row("where-condition-dtype", lambda _: mg.where(_t(3), 1.0, 2.0),
         TypeError, r"where: the condition must be a bool tensor, got float64"),
     Row("axis-out-of-range", lambda _: _t(2, 3).sum(axis=2),
-        ValueError, r"sum: axis 2 is out of range for a tensor of shape \(2, 3\)"),
+        ValueError, r"sum: axis 2 is out of range for a 2-d tensor \(valid: -2 to 1\)"),
     Row("softmax-axis-out-of-range", lambda _: mg.softmax(_t(2, 3), axis=3),
-        ValueError, r"logsumexp: axis 3 is out of range for a tensor of shape \(2, 3\)"),
+        ValueError, r"softmax: axis 3 is out of range for a 2-d tensor \(valid: -2 to 1\)"),
     Row("reshape-size", lambda _: _t(2, 3).reshape(4),
         ValueError, r"reshape: cannot reshape array of size 6 into shape \(4,\)"),
     Row("index-out-of-range", lambda _: _t(2, 3)[5],
         IndexError, r"getitem: index 5 is out of bounds .*input shapes: \(2, 3\)"),
     Row("setitem-requires-grad", lambda _: _t(3, requires_grad=True).__setitem__(0, 1.0),
-        RuntimeError, r"in-place assignment into a tensor that requires grad"),
+        RuntimeError, r"setitem: an in-place change of a leaf tensor that requires grad, while "
+        r"gradients are recorded"),
     Row("setitem-shape", lambda _: _t(3).__setitem__(slice(None), np.ones(4)),
         ValueError,
-        r"setitem: cannot assign ndarray of shape \(4,\) into a tensor of shape \(3,\)"),
-    Row("unsupported-ufunc", lambda _: np.sin(_t(3)),
-        TypeError, r"numpy\.sin is not supported on Tensors"),
+        r"setitem: cannot assign a value of shape \(4,\) into a tensor of shape \(3,\)"),
+    Row("unsupported-ufunc", lambda _: np.arcsinh(_t(3)),
+        TypeError, r"numpy\.arcsinh is not supported on Tensors"),
     Row("item-of-many", lambda _: _t(3).item(),
         ValueError, r"item\(\) needs a single-element tensor, got shape \(3,\)"),
     # backward and grad
@@ -253,8 +265,8 @@ ROWS: list[Row] = [
         r"got shape \(4, 5\)"),
     Row("mlp-input-width", lambda _: nn.MLP([3, 4, 2])(np.ones((4, 5))),
         InputShapeError, r"layers\.0: Linear\(in_features=3"),
-    Row("activation-name", lambda _: nn.MLP([2, 3, 1], activation="gelu"),
-        ValueError, r"unknown activation 'gelu'; valid names: identity, relu"),
+    Row("activation-name", lambda _: nn.MLP([2, 3, 1], activation="swish"),
+        ValueError, r"unknown activation 'swish'; valid names: elu, gelu, identity, leaky_relu"),
     Row("layer-size-nonpositive", lambda _: nn.Linear(0, 2),
         ValueError, r"Linear: in_features must be a positive int, got 0"),
     Row("mlp-size-nonpositive", lambda _: nn.MLP([2, -1, 1]),
@@ -265,7 +277,7 @@ ROWS: list[Row] = [
     Row("optimizer-no-parameters", lambda _: optim.SGD([], lr=0.1),
         ValueError, r"optimizer got an empty parameter list"),
     Row("optimizer-negative-lr", lambda _: optim.Adam(nn.Linear(2, 2).parameters(), lr=-0.1),
-        ValueError, r"lr must be a number ≥ 0, got -0\.1"),
+        ValueError, r"Adam: lr must be a finite number ≥ 0, got -0\.1"),
     Row("optimizer-one-tensor", lambda _: optim.SGD(nn.Linear(2, 2).weight, lr=0.1),
         TypeError, r"params must be an iterable of tensors"),
     Row("optimizer-betas", lambda _: optim.Adam(nn.Linear(2, 2).parameters(), betas=(0.9,)),
@@ -306,6 +318,395 @@ ROWS: list[Row] = [
     Row("batch-size-nonpositive", lambda _: data.batches(np.ones(3), batch_size=0),
         ValueError, r"batch_size must be a positive int, got 0"),
 ]
+
+
+# ---- rows: nn toolkit (layers, activations, losses, constructors) ------------------------------
+ROWS += [
+    Row("manual-seed-negative", lambda _: creation.manual_seed(-1),
+        ValueError, r"manual_seed: seed must be ≥ 0, got -1"),
+    Row("constructor-size", lambda _: creation.zeros(2, -1),
+        ValueError, r"zeros: size must be non-negative ints, got \(2, -1\)"),
+    Row("random-integer-dtype", lambda _: creation.randn(2, dtype=np.int32),
+        TypeError, r"randn: random values need a floating dtype, got int32"),
+    Row("dim-and-axis", lambda _: mg.softmax(_t(3), dim=0, axis=0),
+        TypeError, r"softmax: pass axis= or dim=, not both"),
+    Row("activation-argument", lambda _: F.softplus(_t(2), beta=0.0),
+        ValueError, r"softplus: beta must be a finite number in \(0, ∞\), got 0\.0"),
+    Row("dropout-probability", lambda _: nn.Dropout(p=1.5),
+        ValueError, r"Dropout: p must be a finite number in \[0, 1\], got 1\.5"),
+    Row("batch-norm-single-sample", lambda _: nn.BatchNorm1d(3)(_t(1, 3)),
+        ValueError, r"batch_norm: expected more than 1 value per channel when training, got an "
+        r"input of shape \(1, 3\)"),
+    Row("batch-norm-input-width", lambda _: nn.BatchNorm1d(3)(_t(4, 2)),
+        InputShapeError, r"BatchNorm1d\(3, .*expected input of shape \(N, 3\) or \(N, 3, L\), "
+        r"got shape \(4, 2\)"),
+    Row("layer-norm-input-shape", lambda _: nn.LayerNorm((3, 4))(_t(2, 4)),
+        InputShapeError, r"LayerNorm\(\(3, 4\).*expected input of shape \(\.\.\., 3, 4\), got "
+        r"shape \(2, 4\)"),
+    Row("cross-entropy-probability-rows",
+        lambda _: mg.cross_entropy(_t(2, 2), np.array([[0.5, 0.6], [0.5, 0.5]])),
+        ValueError, r"cross_entropy: each row of probability targets must sum to 1 \(within "
+        r"1\.0e-08\), got row sums in \[1\.0, 1\.1\]"),
+    Row("cross-entropy-class-weight-shape",
+        lambda _: mg.cross_entropy(_t(2, 3), np.array([0, 1]), weight=np.ones(2)),
+        ValueError, r"cross_entropy: weight must have one entry per class, shape \(3,\), got "
+        r"shape \(2,\)"),
+    Row("cross-entropy-all-ignored", lambda _: mg.cross_entropy(_t(2, 3), np.array([-100, -100])),
+        ValueError, r"cross_entropy: reduction='mean' divides by the total weight of the counted "
+        r"targets, which is 0\.0 .*use reduction='sum'"),
+    Row("loss-weight-is-a-reduction", lambda _: mg.cross_entropy(_t(2, 3), np.array([0, 1]), "sum"),
+        TypeError, r"cross_entropy: weight must be an array, got the string 'sum'; pass the "
+        r"reduction by name \(reduction='sum'\)"),
+    Row("label-smoothing-range", lambda _: nn.CrossEntropyLoss(label_smoothing=1.5),
+        ValueError, r"CrossEntropyLoss: label_smoothing must be a finite number in \[0, 1\], got "
+        r"1\.5"),
+    Row("kl-div-negative-target", lambda _: F.kl_div(np.zeros(2), np.array([0.5, -0.5])),
+        ValueError, r"kl_div: target probabilities must be ≥ 0 .*log_target=True"),
+    Row("huber-delta", lambda _: nn.HuberLoss(delta=0.0),
+        ValueError, r"HuberLoss: delta must be a finite number in \(0, ∞\), got 0\.0"),
+    Row("bce-eps", lambda _: nn.BCELoss(eps=float("nan")),
+        ValueError, r"BCELoss: eps must be a finite number in \[0, ∞\), got nan"),
+    Row("l2-penalty-negative-weight", lambda _: mg.l2_penalty([], -1.0),
+        ValueError, r"l2_penalty: weight must be a finite number in \[0, ∞\), got -1\.0"),
+    Row("l2-penalty-array", lambda _: mg.l2_penalty([np.ones(2)], 0.1),
+        TypeError, r"l2_penalty: parameter 0 is a numpy\.ndarray, not a Tensor: it has no "
+        r"gradient"),
+    Row("var-no-degrees-of-freedom", lambda _: F.var(_t(3, 1), dim=1),
+        ValueError, r"var: correction=1 leaves no degrees of freedom for 1 element\(s\) per "
+        r"reduction \(tensor shape \(3, 1\), dim=1\)"),
+    Row("argmax-empty", lambda _: F.argmax(_t(0, 2)),
+        ValueError, r"argmax: zero-size tensor of shape \(0, 2\) has no maximum"),
+    Row("clip-no-bounds", lambda _: F.clip(_t(2)),
+        ValueError, r"clip: give min, max or both"),
+    Row("module-dict-key", lambda _: nn.ModuleDict({"train": nn.ReLU()}),
+        ValueError, r"ModuleDict key 'train' would hide the attribute of that name"),
+    Row("buffer-type", lambda _: setattr(nn.BatchNorm1d(2), "running_mean", np.zeros(2)),
+        TypeError, r"BatchNorm1d: buffer 'running_mean' holds a Tensor or None, got ndarray"),
+]
+
+# ---- rows: optimisers, schedules, training, checkpoints, saving, data (trainlib) ----------------
+def _sgd(lr: float = 0.1, **options) -> optim.SGD:
+    return optim.SGD(nn.Linear(2, 2, rng=0).parameters(), lr=lr, **options)
+
+
+def _set_lr(value: float) -> None:
+    _sgd().lr = value
+
+
+def _ambiguous_lr(_: Path) -> float:
+    model = nn.MLP([2, 3, 2], rng=0)
+    opt = optim.SGD([{"params": model[0].parameters()}, {"params": model[2].parameters(),
+                                                          "lr": 0.01}], lr=0.1)
+    return opt.lr
+
+
+def _step_with_nan_lr(_: Path) -> None:
+    model = nn.Linear(2, 2, rng=0)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    opt.param_groups[0]["lr"] = float("nan")  # bypassing the checked setter
+    model(np.ones((1, 2))).sum().backward()
+    opt.step()
+
+
+def _replaced_data(_: Path) -> None:
+    model = nn.Linear(3, 2, rng=0)
+    opt = optim.Adam(model.named_parameters())
+    model.weight.data = np.zeros((5, 3))
+    model.weight.grad = mg.Tensor(np.ones((5, 3)))
+    opt.step()
+
+
+def _broadcasting_grad(_: Path) -> None:
+    p = nn.Parameter(np.zeros((4, 3)))
+    opt = optim.SGD([p], lr=0.1)
+    p.grad = mg.Tensor(np.ones((1, 3)))
+    opt.step()
+
+
+def _adam_state_into_sgd(_: Path) -> None:
+    _sgd().load_state_dict(optim.Adam(nn.Linear(2, 2, rng=0).parameters()).state_dict())
+
+
+def _nan_schedule(_: Path) -> None:
+    optim.lr_scheduler.LambdaLR(_sgd(), lambda epoch: float("nan"))
+
+
+def _schedule_state_of_another_kind(_: Path) -> None:
+    state = optim.lr_scheduler.StepLR(_sgd(), step_size=2).state_dict()
+    optim.lr_scheduler.CosineAnnealingLR(_sgd(), T_max=3).load_state_dict(state)
+
+
+def _save_diverged_model(tmp: Path) -> None:
+    model = nn.MLP([3, 4, 2], rng=0)
+    model.parameters()[0].data = np.full((4, 3), np.nan)
+    model.save(tmp / "model.npz")
+
+
+def _save_onto_a_directory(tmp: Path) -> None:
+    (tmp / "model.npz").mkdir()
+    save_arrays(tmp / "model.npz", {"w": np.ones(2)})
+
+
+def _checkpoint_into_another_optimizer(tmp: Path) -> None:
+    model = nn.Linear(2, 2, rng=0)
+    checkpoint.save_checkpoint(tmp / "ckpt.npz", model, optim.SGD(model.parameters()), epoch=1)
+    checkpoint.load_checkpoint(tmp / "ckpt.npz", model, optim.Adam(model.parameters()))
+
+
+def _checkpoint_without_the_generator(tmp: Path) -> None:
+    model = nn.Linear(2, 2, rng=0)
+    checkpoint.save_checkpoint(tmp / "ckpt.npz", model, epoch=1)
+    checkpoint.load_checkpoint(tmp / "ckpt.npz", model,
+                               generators={"shuffle": np.random.default_rng(0)})
+
+
+def _moons() -> tuple[nn.Module, nn.Module, optim.Optimizer, np.ndarray, np.ndarray]:
+    X, y = data.make_moons(32, rng=0)
+    model = nn.MLP([2, 4, 2], rng=0)
+    return model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), X, y
+
+
+def _fit(**changes) -> Callable[[Path], object]:
+    """A fit call on two moons with some arguments changed (or called as ``changes['call']``)."""
+
+    def call(tmp: Path) -> object:
+        model, loss_fn, opt, X, y = _moons()
+        arguments = dict(train_data=(X, y), epochs=1, progress=False, verbose=False)
+        arguments.update({k: v(model, loss_fn, opt, X, y, tmp) for k, v in changes.items()})
+        return training.fit(model, loss_fn, arguments.pop("optimizer", opt), **arguments)
+
+    return call
+
+
+def _fit_x_y_separately(_: Path) -> None:
+    model, loss_fn, opt, X, y = _moons()
+    training.fit(model, loss_fn, opt, X, y)
+
+
+def _fit_loss_per_sample(_: Path) -> None:
+    model, _, opt, X, y = _moons()
+    training.fit(model, nn.CrossEntropyLoss(reduction="none"), opt, (X, y), epochs=1,
+                 batch_size=8, progress=False, verbose=False)
+
+
+def _parameter_in_two_groups(_: Path) -> None:
+    p = nn.Parameter([1.0])
+    optim.SGD([{"params": [p]}, {"params": [p]}])
+
+
+def _diverging_fit(_: Path) -> None:
+    model, loss_fn, _, X, y = _moons()
+    with np.errstate(all="ignore"):
+        training.fit(model, loss_fn, optim.SGD(model.parameters(), lr=1e6), (X, y), epochs=50,
+                     batch_size=8, rng=0, progress=False, verbose=False)
+
+
+def _resume_beyond(tmp: Path) -> None:
+    model, loss_fn, opt, X, y = _moons()
+    saver = callbacks.ModelCheckpoint(tmp / "ckpt.npz")
+    training.fit(model, loss_fn, opt, (X, y), epochs=2, verbose=False, progress=False,
+                 callbacks=[saver])
+    training.fit(model, loss_fn, opt, (X, y), epochs=1, resume_from=tmp / "ckpt.npz")
+
+
+def _plot_without_matplotlib(_: Path) -> None:
+    import sys
+    from unittest import mock
+
+    with mock.patch.dict(sys.modules, {"matplotlib.figure": None}):
+        history.History(train_loss=[1.0], epoch_time=[0.1]).plot()
+
+
+TRAINLIB_ROWS: list[Row] = [
+    # optimisers
+    Row("optimizer-nonfinite-lr", lambda _: _sgd(lr=float("inf")),
+        ValueError, r"SGD: lr must be a finite number ≥ 0, got inf"),
+    Row("optimizer-set-bad-lr", lambda _: _set_lr(-1),
+        ValueError, r"SGD: lr must be a finite number ≥ 0, got -1"),
+    Row("optimizer-lr-ambiguous", _ambiguous_lr,
+        ValueError, r"SGD.lr is ambiguous: the parameter groups have learning rates "
+                    r"\[0.1, 0.01\]; read or set optimizer.param_groups\[i\]\['lr'\]"),
+    Row("optimizer-step-bad-lr", _step_with_nan_lr,
+        ValueError, r"SGD.step: param_groups\[0\]: lr must be a finite number ≥ 0, got nan"),
+    Row("optimizer-setting-nonfinite", lambda _: _sgd(momentum=float("nan")),
+        ValueError, r"SGD: momentum must be a finite number ≥ 0, got nan"),
+    Row("optimizer-parameter-reshaped", _replaced_data,
+        ValueError, r"Adam.step: parameter 'weight' \(param_groups\[0\]\['params'\]\[0\]\) "
+                    r"now has shape \(5, 3\) but had shape \(2, 3\) when it was given to the "
+                    r"optimiser"),
+    Row("optimizer-gradient-shape", _broadcasting_grad,
+        ValueError, r"SGD.step: the gradient of parameter param_groups\[0\]\['params'\]\[0\] "
+                    r"has shape \(1, 3\), the parameter has shape \(4, 3\)"),
+    Row("optimizer-parameter-in-two-groups", _parameter_in_two_groups,
+        ValueError, r"SGD: param_groups\[1\]: parameter 0 \(shape \(1,\)\) appears twice"),
+    Row("optimizer-unknown-setting", lambda _: optim.SGD([{"params": [nn.Parameter([1.0])],
+                                                            "betas": (0.9, 0.99)}]),
+        ValueError, r"SGD: unknown setting\(s\) betas; SGD takes lr, momentum"),
+    Row("optimizer-state-dict-of-another-type", _adam_state_into_sgd,
+        ValueError, r"SGD.load_state_dict: param_groups\[0\]: the state dict is not SGD's "
+                    r"\(missing: dampening, momentum, nesterov; unexpected: betas, eps\)"),
+    Row("clip-grad-norm-module", lambda _: optim.clip_grad_norm_(nn.Linear(2, 2), 1.0),
+        TypeError, r"clip_grad_norm_: got a Module; pass its parameters: "
+                   r"clip_grad_norm_\(model.parameters\(\), max_norm\)"),
+    # schedules
+    Row("scheduler-nonfinite-lr", _nan_schedule,
+        ValueError, r"LambdaLR: at epoch 0 the schedule gives lr=nan for param group 0; a "
+                    r"learning rate must be a finite number ≥ 0"),
+    Row("scheduler-argument", lambda _: optim.lr_scheduler.StepLR(_sgd(), step_size=0),
+        ValueError, r"StepLR: step_size must be an int ≥ 1, got 0"),
+    Row("scheduler-state-of-another-kind", _schedule_state_of_another_kind,
+        ValueError, r"CosineAnnealingLR.load_state_dict: expected CosineAnnealingLR's state"),
+    Row("plateau-nonfinite-metric",
+        lambda _: optim.lr_scheduler.ReduceLROnPlateau(_sgd()).step(float("nan")),
+        ValueError, r"ReduceLROnPlateau.step: the metric is nan at epoch 1; a NaN or infinite "
+                    r"loss means training diverged"),
+    # saving and checkpoints
+    Row("save-nonfinite-parameters", _save_diverged_model,
+        ValueError, r"refusing to save .*model.npz: parameters layers.0.weight \(12 of 12 values "
+                    r"NaN or inf\) are not finite .*Pass allow_nonfinite=True to save anyway"),
+    Row("save-os-error-names-target", _save_onto_a_directory,
+        IsADirectoryError, r"cannot save .*/model.npz: Is a directory: '.*/model.npz'"),
+    Row("save-tree-unsupported", lambda tmp: serialization.save_tree(tmp / "s.npz",
+                                                                     {"lrs": {0.1}}),
+        TypeError, r"save_tree: cannot store set at lrs \(only dicts, lists, tuples, numbers, "
+                   r"strings, None and arrays; no pickle\)"),
+    Row("checkpoint-wrong-optimizer", _checkpoint_into_another_optimizer,
+        checkpoint.CheckpointError, r"ckpt.npz: the checkpoint holds SGD state, not Adam "
+                                    r"state"),
+    Row("checkpoint-generators", _checkpoint_without_the_generator,
+        checkpoint.CheckpointError, r"ckpt.npz: the random generators differ: missing from the "
+                                    r"checkpoint: shuffle"),
+    Row("fit-resume-beyond-epochs", _resume_beyond,
+        ValueError, r"fit: the checkpoint .*ckpt.npz is after epoch 2, beyond epochs=1"),
+    # fit, evaluate, predict, accuracy
+    Row("fit-x-y-separately", _fit_x_y_separately,
+        TypeError, r"fit: train_data must be a pair \(X, y\), got ndarray of shape \(32, 2\); "
+                   r"call fit\(model, loss_fn, optimizer, \(X, y\), epochs\)"),
+    Row("fit-one-element-data", _fit(validation_data=lambda m, f, o, X, y, t: (X,)),
+        ValueError, r"fit: validation_data must be a pair \(X, y\), got a tuple of 1 "
+                    r"element\(s\)"),
+    Row("fit-no-samples", _fit(train_data=lambda m, f, o, X, y, t: (X[:0], y[:0])),
+        ValueError, r"fit: train_data X has 0 samples"),
+    Row("fit-nonfinite-data",
+        _fit(train_data=lambda m, f, o, X, y, t: (np.where(X > 2.0, np.nan, X), y)),
+        ValueError, r"fit: train_data X has \d+ NaN or infinite value\(s\), the first in row "
+                    r"\d+; clean or impute the data first"),
+    Row("fit-diverged", _diverging_fit,
+        training.TrainingDivergedError, r"fit: (the loss is (nan|inf)|.* NaN or inf.*) at epoch "
+                                        r"\d+/50, batch \d/4 \(lr 1e\+06\)"),
+    Row("fit-foreign-optimizer",
+        _fit(optimizer=lambda m, f, o, X, y, t: optim.SGD(nn.Linear(2, 2).parameters())),
+        ValueError, r"fit: the optimiser updates none of the model's parameters \(was it built "
+                    r"for another model\?\)"),
+    Row("fit-loss-not-scalar", _fit_loss_per_sample,
+        ValueError, r"fit: loss_fn returned shape \(8,\); it must return one number"),
+    Row("evaluate-no-samples", lambda _: training.evaluate(nn.Linear(2, 2), np.zeros((0, 2)),
+                                                           np.zeros(0, int), nn.MSELoss()),
+        ValueError, r"evaluate: data X has 0 samples"),
+    Row("accuracy-class-count", lambda _: training.accuracy(np.zeros((3, 4)), np.eye(3)),
+        ValueError, r"accuracy: labels have 3 columns \(one-hot\) but the outputs have 4 "
+                    r"classes"),
+    Row("accuracy-label-range", lambda _: training.accuracy(np.zeros((2, 3)), [0, 3]),
+        ValueError, r"accuracy: labels must lie in \[0, 3\) for 3 classes, got values in "
+                    r"\[0, 3\]"),
+    Row("accuracy-regression-targets",
+        lambda _: training.accuracy(np.zeros((2, 1)), [0.25, 1.5]),
+        ValueError, r"accuracy: labels must be class indices, got the non-integer value 0.25; "
+                    r"for a regression, pass metric=None"),
+    Row("history-plot-needs-matplotlib", _plot_without_matplotlib,
+        ImportError, r"History.plot needs matplotlib: pip install matplotlib"),
+    # callbacks
+    Row("callback-monitor-missing", _fit(callbacks=lambda *_: [callbacks.EarlyStopping()]),
+        ValueError, r"EarlyStopping monitors 'val_loss', but fit was given no validation_data"),
+    Row("callback-type", _fit(callbacks=lambda *_: [lambda run: None]),
+        TypeError, r"fit: callbacks\[0\] is a function, not a micrograd_nd.callbacks.Callback"),
+    # data
+    Row("split-both-names", lambda _: data.train_test_split(np.arange(10), test_fraction=0.2,
+                                                            test_size=0.3),
+        TypeError, r"train_test_split: give test_fraction or test_size, not both"),
+    Row("split-test-size-count", lambda _: data.train_test_split(np.arange(10), test_size=10),
+        ValueError, r"train_test_split: an int test_size is a number of samples and must lie "
+                    r"in \[1, 9\] for 10 samples, got 10"),
+]
+ROWS.extend(TRAINLIB_ROWS)
+
+
+# ---- rows: views, in-place changes, NumPy functions, dtypes (engine) -----------------------
+def _stale_view(_: Path) -> None:
+    x = mg.Tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2.0
+    view = h[0:1]
+    h *= mg.Tensor([3.0, 4.0], requires_grad=True)
+    view * 3.0
+
+
+def _write_through_a_view(_: Path) -> None:
+    w = _t(4, requires_grad=True)
+    a = mg.Tensor(np.arange(4.0))
+    loss = (w * a).sum()
+    a[:2][0] = 100.0
+    loss.backward()
+
+
+def _replaced_data_shape(_: Path) -> None:
+    w = _t(3, requires_grad=True)
+    loss = (w + 2.0).sum()  # add saves nothing, so only the shape check can see the change
+    w.data = np.ones(4)
+    loss.backward()
+
+
+ENGINE_ROWS = [
+    Row("inplace-leaf-requires-grad", lambda _: _t(3, requires_grad=True).__isub__(0.1),
+        RuntimeError, r"-=: an in-place change of a leaf tensor that requires grad, while "
+        r"gradients are recorded"),
+    Row("inplace-through-view", _write_through_a_view, mg.InPlaceModificationError,
+        r"backward through 'multiply': input 1 \(shape \(4,\), version 0 → 1\) changed in "
+        r"place after the op saved it"),
+    Row("inplace-stale-view", _stale_view, mg.InPlaceModificationError,
+        r"'multiply': an input \(shape \(1,\), made by 'getitem'\) was changed in place "
+        r"through another tensor sharing its memory"),
+    Row("inplace-shape", lambda _: _t(2).__iadd__(np.ones((2, 2))), ValueError,
+        r"\+=: the result has shape \(2, 2\) but an in-place operation keeps the tensor's "
+        r"shape \(2,\)"),
+    Row("inplace-dtype", lambda _: mg.Tensor([1, 2]).__itruediv__(2), TypeError,
+        r"/=: cannot store the float64 result in a int64 tensor in place"),
+    Row("inplace-read-only", lambda _: mg.broadcast_to(_t(1), (3,)).__imul__(2.0), ValueError,
+        r"\*=: this tensor's memory is read-only"),
+    Row("setitem-truncating", lambda _: mg.Tensor([1, 2]).__setitem__(0, 0.5), TypeError,
+        r"setitem: cannot store float64 values in a int64 tensor \(they would be truncated\)"),
+    Row("grad-shape-after-data-replaced", _replaced_data_shape, RuntimeError,
+        r"backward: the gradient of a tensor of shape \(4,\) has shape \(3,\): its \.data "
+        r"was replaced by an array of another shape after the forward pass"),
+    Row("numpy-function-unsupported", lambda _: np.prod(_t(3)), TypeError,
+        r"numpy\.prod is not supported on Tensors \(it would lose the gradient\)"),
+    Row("numpy-argument-unsupported", lambda _: np.sum(_t(3), out=np.empty(())), TypeError,
+        r"numpy\.sum: the argument out= is not supported on Tensors"),
+    Row("numpy-out-into-array", lambda _: np.add(np.zeros(3), _t(3), out=np.zeros(3)),
+        TypeError, r"numpy\.add\(\.\.\., out=\.\.\.\) on a Tensor is not supported"),
+    Row("index-invalid", lambda _: _t(3)[1.5], IndexError,
+        r"getitem: only integers, slices, None, \.\.\., and integer or bool arrays are "
+        r"valid indices"),
+    Row("einsum-diagonal", lambda _: mg.einsum("ii->i", _t(2, 2, requires_grad=True)),
+        ValueError, r"einsum: operand subscripts 'ii' repeat an index"),
+    Row("linear-shapes", lambda _: mg.linear(_t(4, 3), _t(2, 5)), ValueError,
+        r"linear: input of shape \(4, 3\) does not match weight of shape \(2, 5\)"),
+    Row("dtype-overflow-scalar", lambda _: mg.Tensor(np.array([1], dtype=np.int8)) * 300,
+        OverflowError, r"multiply: the Python number 300 does not fit in int8"),
+    Row("dtype-overflow-values", lambda _: mg.Tensor(-1, dtype=np.uint8), OverflowError,
+        r"Tensor: values in \[-1, -1\] do not fit in uint8"),
+    Row("dtype-nan-to-int", lambda _: mg.Tensor(np.array([np.nan]), dtype=np.int64),
+        ValueError, r"Tensor: cannot cast float64 values with NaN or inf to int64"),
+    Row("axis-not-an-int", lambda _: _t(2).sum(axis=1.5), TypeError,
+        r"sum: axis must be an int or a tuple of ints, got 1\.5"),
+    Row("torch-and-numpy-names", lambda _: _t(2, 2).sum(axis=0, dim=0), TypeError,
+        r"sum: pass axis= or dim=, not both"),
+]
+ROWS.extend(ENGINE_ROWS)
+
+
+def test_trainlib_exceptions_belong_to_builtin_families() -> None:
+    assert issubclass(training.TrainingDivergedError, FloatingPointError)
+    assert issubclass(checkpoint.CheckpointError, ValueError)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])

@@ -94,3 +94,63 @@ def test_autodiff_tour_example(capsys):
     out = capsys.readouterr().out
     assert "gradcheck against central differences: True" in out
     assert "nan" not in out.lower()
+
+
+@pytest.mark.parametrize("problem", ["missing directory", "no files", "corrupt file"])
+def test_wrong_data_dir_is_a_usage_error_not_a_traceback(tmp_path, problem):
+    data_dir = tmp_path / "mnist"
+    if problem != "missing directory":
+        data_dir.mkdir()
+    if problem == "corrupt file":
+        for kind in ("train", "t10k"):
+            (data_dir / f"{kind}-images-idx3-ubyte").write_bytes(b"\x12\x34not idx")
+            save_idx(data_dir / f"{kind}-labels-idx1-ubyte", np.zeros(3, dtype=np.uint8))
+    env = dict(os.environ, PYTHONPATH=str(EXAMPLES.parent))
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "train_mnist_idx.py"), "--data-dir", str(data_dir)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    expected = {"missing directory": "MNIST directory not found",
+                "no files": "no MNIST train images file",
+                "corrupt file": "bad magic number"}[problem]
+    assert "error: --data-dir:" in done.stderr and expected in done.stderr, done.stderr
+
+
+# ---- every PNG an example writes can be read at a glance ----------------------------------------
+def _check_figure(figure) -> None:
+    """Each plot panel has a title (or the figure one), axis labels, and the figure has a
+    legend or a colour bar to say what the colours mean."""
+    panels = [a for a in figure.axes if a.get_label() != "<colorbar>"]
+    has_colorbar = len(panels) < len(figure.axes)
+    suptitle = figure._suptitle.get_text() if figure._suptitle is not None else ""
+    assert panels
+    for axes in panels:
+        assert axes.get_title() or suptitle, "a panel without a title"
+        assert axes.get_xlabel() and axes.get_ylabel(), f"unlabelled axes: {axes.get_title()}"
+        assert axes.get_legend() is not None or has_colorbar, f"no legend: {axes.get_title()}"
+
+
+@pytest.mark.parametrize("name, argv", [
+    ("two_moons", ["--quick", "--out", "{tmp}/moons.png"]),
+    ("train_digits", ["--quick", "--out-dir", "{tmp}"]),
+    ("vanishing_gradients", ["--depth", "4", "--width", "8", "--batch", "16", "--out", "{tmp}"]),
+])
+def test_every_png_has_title_labels_and_a_legend(tmp_path, monkeypatch, name, argv):
+    pytest.importorskip("matplotlib")
+    if name == "train_digits":
+        pytest.importorskip("sklearn")
+    from matplotlib.figure import Figure
+
+    saved = []
+    real_savefig = Figure.savefig
+
+    def checking_savefig(self, path, *args, **kwargs):
+        _check_figure(self)
+        saved.append(Path(path))
+        return real_savefig(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", checking_savefig)
+    load_example(name).main([a.format(tmp=tmp_path) for a in argv])
+    assert saved and all(p.suffix == ".png" and p.is_file() for p in saved)

@@ -1,9 +1,10 @@
 """Fuzz the public API with bad arguments: only documented exception types may come out.
 
 Documented (docs/errors.md): TypeError, ValueError (and the library's subclasses of them),
-RuntimeError for graph misuse, IndexError for tensor indexing, FileNotFoundError for files.
-An AttributeError, ZeroDivisionError, KeyError or a bare IndexError from somewhere deep would
-be a bug. A call may also succeed: then it must return the documented kind of result.
+OverflowError for a number a tensor's dtype cannot hold, RuntimeError for graph misuse,
+IndexError for tensor indexing, FileNotFoundError for files. An AttributeError,
+ZeroDivisionError, KeyError or a bare IndexError from somewhere deep would be a bug. A call
+may also succeed: then it must return the documented kind of result.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import micrograd_nd as mg
 from micrograd_nd import data, nn, optim
 from micrograd_nd.serialization import load_arrays, save_arrays
 
-ALLOWED = (TypeError, ValueError)
+ALLOWED = (TypeError, ValueError, OverflowError)
 
 # Values that are wrong somewhere: odd types, odd shapes, odd dtypes, odd numbers.
 junk = st.one_of(

@@ -24,8 +24,21 @@ def _positive_int(value: object, name: str) -> int:
     return int(value)
 
 
+def _unpacked(arrays: tuple[ArrayLike, ...]) -> tuple[ArrayLike, ...]:
+    """``(X, y)`` given as one tuple argument becomes the two arrays.
+
+    Only a tuple whose items are all arrays (things with a ``shape``: ndarrays, Tensors)
+    counts: a tuple of numbers or of tuples stays one array, as NumPy reads it.
+    """
+    single = len(arrays) == 1 and isinstance(arrays[0], tuple) and arrays[0]
+    if single and all(hasattr(item, "shape") for item in arrays[0]):
+        return arrays[0]
+    return arrays
+
+
 def _aligned(arrays: tuple[ArrayLike, ...]) -> tuple[np.ndarray, ...]:
     """``np.asarray`` each array and check they all have the same (non-scalar) first dim."""
+    arrays = _unpacked(arrays)
     if not arrays:
         raise ValueError("expected at least one array")
     out = tuple(np.asarray(a) for a in arrays)
@@ -97,8 +110,9 @@ def batches(
 ) -> BatchLoader:
     """Aligned minibatches of ``arrays``: ``for xb, yb in batches(X, y, batch_size=32): ...``.
 
-    Returns a :class:`BatchLoader`, so the result has ``len()`` and can be iterated once per
-    epoch (a new shuffle each time).
+    The arrays may also come as one tuple, ``batches((X, y), batch_size=32)``. Returns a
+    :class:`BatchLoader`, so the result has ``len()`` and can be iterated once per epoch (a
+    new shuffle each time).
     """
     return BatchLoader(
         *arrays, batch_size=batch_size, shuffle=shuffle, rng=rng, drop_last=drop_last
@@ -136,27 +150,60 @@ def one_hot(
     return out
 
 
+_UNSET = object()
+
+
+def _either(name: str, value: object, alias: str, alias_value: object,
+            default: object) -> tuple[str, object]:
+    """(the name used, the value) of an argument that has two names (ours, scikit-learn's)."""
+    if value is not _UNSET and alias_value is not _UNSET:
+        raise TypeError(f"train_test_split: give {name} or {alias}, not both (they are the "
+                        "same argument)")
+    if value is not _UNSET:
+        return name, value
+    return (name, default) if alias_value is _UNSET else (alias, alias_value)
+
+
+def _test_count(name: str, size: object, n: int) -> tuple[int | None, float]:
+    """``(count, count / n)`` for an int ``test_size``, ``(None, fraction)`` otherwise."""
+    if name == "test_size" and isinstance(size, numbers.Integral) and not isinstance(size, bool):
+        if not 1 <= size < n:
+            raise ValueError(f"train_test_split: an int test_size is a number of samples and "
+                             f"must lie in [1, {n - 1}] for {n} samples, got {size}")
+        return int(size), int(size) / n
+    number = isinstance(size, numbers.Real) and not isinstance(size, bool)
+    if not number or not 0.0 < float(size) < 1.0:
+        counted = " or an int number of samples" if name == "test_size" else ""
+        raise ValueError(f"{name} must be in (0, 1){counted}, got {size!r}")
+    return None, float(size)
+
+
 def train_test_split(
     *arrays: ArrayLike,
-    test_fraction: float = 0.2,
-    rng: RNGLike = None,
+    test_fraction: float = _UNSET,  # type: ignore[assignment]
+    rng: RNGLike = _UNSET,  # type: ignore[assignment]
     stratify: ArrayLike | None = None,
+    test_size: float | int = _UNSET,  # type: ignore[assignment]
+    random_state: RNGLike = _UNSET,  # type: ignore[assignment]
 ) -> list[np.ndarray]:
     """Shuffle aligned arrays and split them: returns ``[a_train, a_test, b_train, b_test, ...]``.
+
+    scikit-learn's names work too: ``test_size`` for ``test_fraction`` (and, as there, an int
+    ``test_size`` is a number of samples) and ``random_state`` for ``rng``; giving both names
+    of one argument is a TypeError. The default test share is 0.2 (scikit-learn's is 0.25).
 
     The test set has ``⌈test_fraction · n⌉`` samples. With ``stratify=labels`` each class
     contributes ``round(test_fraction · n_class)`` samples instead, so class proportions match
     in both parts (up to rounding). Both parts must be non-empty.
     """
     arrays_ = _aligned(arrays)
-    number = isinstance(test_fraction, numbers.Real) and not isinstance(test_fraction, bool)
-    if not number or not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    gen = as_generator(rng)
     n = len(arrays_[0])
+    size_name, size = _either("test_fraction", test_fraction, "test_size", test_size, 0.2)
+    count, fraction = _test_count(size_name, size, n)
+    gen = as_generator(_either("rng", rng, "random_state", random_state, None)[1])
     if stratify is None:
         order = gen.permutation(n)
-        n_test = math.ceil(test_fraction * n)
+        n_test = count if count is not None else math.ceil(fraction * n)
         test_idx, train_idx = order[:n_test], order[n_test:]
     else:
         strata = np.asarray(stratify)
@@ -165,7 +212,7 @@ def train_test_split(
         test_parts, train_parts = [], []
         for cls in np.unique(strata):
             members = gen.permutation(np.flatnonzero(strata == cls))
-            k = round(test_fraction * len(members))
+            k = round(fraction * len(members))
             test_parts.append(members[:k])
             train_parts.append(members[k:])
         # Shuffle again so the classes are interleaved rather than in sorted blocks.
@@ -173,7 +220,7 @@ def train_test_split(
         train_idx = gen.permutation(np.concatenate(train_parts))
     if len(test_idx) == 0 or len(train_idx) == 0:
         raise ValueError(
-            f"test_fraction={test_fraction} on {n} samples gives {len(train_idx)} train and "
+            f"{size_name}={size} on {n} samples gives {len(train_idx)} train and "
             f"{len(test_idx)} test samples; both must be non-empty"
         )
     out: list[np.ndarray] = []

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 
 from .._arrays import get_default_dtype
-from ..serialization import load_arrays, save_arrays
+from ..serialization import check_finite_arrays, load_arrays, save_arrays
 from ..tensor import ArrayLike, Tensor
 
-__all__ = ["Module", "ModuleList", "Parameter", "StateDictError", "load", "save"]
+__all__ = [
+    "Module", "ModuleDict", "ModuleList", "Parameter", "StateDictError", "load", "save",
+]
 
 
 class Parameter(Tensor):
@@ -67,17 +69,29 @@ class StateDictError(ValueError):
         super().__init__("\n".join(lines))
 
 
+def _buffer_value(owner: str, name: str, value: Any) -> Tensor | None:
+    if value is not None and not isinstance(value, Tensor):
+        raise TypeError(
+            f"{owner}: buffer {name!r} holds a Tensor or None, got {type(value).__name__}"
+        )
+    return value
+
+
 class Module:
     """Base class of layers and models: override ``forward``; call the module to run it.
 
-    Assigning a :class:`Parameter` or a :class:`Module` to an attribute registers it. The
-    ``training`` flag (``train()`` / ``eval()``) is set on the whole tree at once.
+    Assigning a :class:`Parameter` or a :class:`Module` to an attribute registers it;
+    :meth:`register_buffer` registers a tensor that is state but not trained (BatchNorm's
+    running statistics). The ``training`` flag (``train()`` / ``eval()``) is set on the whole
+    tree at once.
     """
 
     def __init__(self) -> None:
         # object.__setattr__: our own __setattr__ needs these dicts to exist already
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -86,8 +100,12 @@ class Module:
                 f"{type(self).__name__}.__init__ must call super().__init__() before "
                 f"assigning attributes (while setting {name!r})"
             )
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            # A registered buffer stays one: it takes a new tensor (or None), nothing else.
+            self._buffers[name] = _buffer_value(type(self).__name__, name, value)
+            object.__setattr__(self, name, value)
+            return
+        self._forget(name)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -95,9 +113,38 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
+        self._forget(name)
+        object.__delattr__(self, name)
+
+    def _forget(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
-        object.__delattr__(self, name)
+        self._buffers.pop(name, None)
+        self._non_persistent_buffers.discard(name)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True
+                        ) -> None:
+        """Register ``tensor`` as state that is not trained, available as ``self.<name>``.
+
+        Buffers are not in ``parameters()`` (optimisers leave them alone) but, when
+        ``persistent``, they are in ``state_dict()`` and restored by ``load_state_dict`` —
+        e.g. BatchNorm's running statistics. ``None`` registers the name without a value.
+        """
+        owner = type(self).__name__
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"{owner}.register_buffer: name must be a non-empty str without "
+                             f"'.', got {name!r}")
+        if name not in self._buffers and hasattr(self, name):
+            raise ValueError(f"{owner}.register_buffer: attribute {name!r} already exists")
+        if isinstance(tensor, Parameter):
+            raise TypeError(f"{owner}.register_buffer: {name!r} is a Parameter; assign it as an "
+                            "attribute instead (parameters are trained, buffers are not)")
+        self._buffers[name] = _buffer_value(owner, name, tensor)
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+        object.__setattr__(self, name, tensor)
 
     # ---- running ----------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -138,6 +185,26 @@ class Module:
         """Every parameter, in ``named_parameters`` order (a list, so it can be reused)."""
         return [parameter for _, parameter in self.named_parameters()]
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """``(dotted name, buffer)`` for every buffer in the tree that holds a tensor."""
+        for module_name, module in self.named_modules(prefix):
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    def buffers(self) -> list[Tensor]:
+        """Every buffer, in ``named_buffers`` order."""
+        return [buffer for _, buffer in self.named_buffers()]
+
+    def _named_state(self) -> dict[str, Tensor]:
+        """What ``state_dict`` holds: the parameters, then the persistent buffers."""
+        state: dict[str, Tensor] = dict(self.named_parameters())
+        for module_name, module in self.named_modules():
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent_buffers:
+                    state[f"{module_name}.{name}" if module_name else name] = buffer
+        return state
+
     def num_parameters(self) -> int:
         """Total number of trainable scalars."""
         return int(sum(p.size for p in self.parameters()))
@@ -159,13 +226,15 @@ class Module:
 
     # ---- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """``{dotted name: copy of the parameter's array}``; later training leaves it as is."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """``{dotted name: copy of the array}`` for every parameter and persistent buffer;
+        later training leaves it as is."""
+        return {name: t.data.copy() for name, t in self._named_state().items()}
 
     def load_state_dict(self, state: Mapping[str, ArrayLike], strict: bool = True) -> None:
-        """Copy arrays into the parameters of the same names, all or nothing.
+        """Copy arrays into the parameters (and persistent buffers) of the same names, all or
+        nothing.
 
-        With ``strict`` every parameter must be present and no other name may appear.
+        With ``strict`` every parameter and buffer must be present and no other name may appear.
         Shapes must match exactly in any mode; values are cast to each parameter's dtype
         and written in place (optimisers keep referring to the same arrays). On any problem
         :class:`StateDictError` lists every missing, unexpected and wrong-shape name, and
@@ -175,12 +244,12 @@ class Module:
             raise TypeError(
                 f"load_state_dict: expected a mapping of name → array, got {type(state).__name__}"
             )
-        own = dict(self.named_parameters())
+        own = self._named_state()
         missing = [name for name in own if name not in state]
         unexpected = [str(name) for name in state if name not in own]
         mismatched: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         problems: list[str] = []
-        staged: list[tuple[Parameter, np.ndarray]] = []
+        staged: list[tuple[Tensor, np.ndarray]] = []
         for name, parameter in own.items():
             if name not in state:
                 continue
@@ -206,9 +275,9 @@ class Module:
             data[...] = array
             parameter.data = data  # through the setter: bumps the version (see Tensor.data)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], *, allow_nonfinite: bool = False) -> None:
         """Write ``state_dict()`` to ``path`` as an ``.npz`` (atomically; see :func:`save`)."""
-        save(self, path)
+        save(self, path, allow_nonfinite=allow_nonfinite)
 
     def load(self, path: str | os.PathLike[str], strict: bool = True) -> None:
         """Load parameters written by :meth:`save` (see :func:`load`)."""
@@ -252,13 +321,99 @@ class ModuleList(Module):
         return iter(list(self._modules.values()))
 
 
-def save(module: Module, path: str | os.PathLike[str]) -> None:
+class ModuleDict(Module):
+    """Sub-modules by name, in insertion order, used like a dict: ``d["encoder"] = Linear(…)``.
+
+    Each module is registered under its key (parameter names ``encoder.weight``, …). Keys
+    are non-empty strings without ``.`` that do not hide an attribute (``"train"``, ``"keys"``).
+    It has no forward of its own.
+    """
+
+    def __init__(
+        self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None
+    ) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def _check_key(self, key: Any) -> str:
+        if not isinstance(key, str):
+            raise TypeError(f"ModuleDict keys are strings, got {type(key).__name__}")
+        if not key or "." in key:
+            raise ValueError(f"ModuleDict key must be non-empty and without '.', got {key!r}")
+        if key not in self._modules and hasattr(self, key):
+            raise ValueError(f"ModuleDict key {key!r} would hide the attribute of that name")
+        return key
+
+    def __getitem__(self, key: str) -> Module:
+        try:
+            return self._modules[key]
+        except KeyError:
+            raise KeyError(f"ModuleDict has no key {key!r}; keys: {list(self._modules)}") from None
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        key = self._check_key(key)
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict holds Modules, got {type(module).__name__} for {key!r}")
+        setattr(self, key, module)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._modules:
+            self[key]  # raises the KeyError that lists the keys
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._modules))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self) -> list[str]:
+        return list(self._modules)
+
+    def values(self) -> list[Module]:
+        return list(self._modules.values())
+
+    def items(self) -> list[tuple[str, Module]]:
+        return list(self._modules.items())
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add or replace modules from a mapping or from ``(key, module)`` pairs."""
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for pair in pairs:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise TypeError(
+                    f"ModuleDict.update expects a mapping or (key, module) pairs, got {pair!r}"
+                )
+            self[pair[0]] = pair[1]
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self) -> None:
+        for key in list(self._modules):
+            del self[key]
+
+
+def save(
+    module: Module, path: str | os.PathLike[str], *, allow_nonfinite: bool = False
+) -> None:
     """Save ``module.state_dict()`` to ``path`` (an ``.npz``, no pickle), atomically.
 
     The previous file at ``path`` survives intact unless the new one was written completely
-    (:func:`micrograd_nd.serialization.save_arrays`).
+    (:func:`micrograd_nd.serialization.save_arrays`). A parameter holding NaN or inf is
+    refused with a ValueError naming it (a diverged model must not replace a good file);
+    ``allow_nonfinite=True`` saves it anyway.
     """
-    save_arrays(path, module.state_dict())
+    state = module.state_dict()
+    if not allow_nonfinite:
+        check_finite_arrays(state, path)
+    save_arrays(path, state)
 
 
 def load(module: Module, path: str | os.PathLike[str], strict: bool = True) -> Module:

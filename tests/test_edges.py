@@ -1,0 +1,116 @@
+"""Edges of the engine's ops: kinks, 0-d tensors, empty tensors, non-finite values.
+
+Oracles: closed forms, and NumPy/PyTorch's documented conventions (stated in each test).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import micrograd_nd as mg
+
+
+def test_the_exponent_derivative_of_a_power_is_zero_where_the_base_is_not_positive():
+    """∂(xʸ)/∂y = xʸ ln x is taken as 0 for x ≤ 0 (docs/engine.md), even where xʸ is ∞."""
+    x = mg.Tensor([0.0, 0.0, -2.0, 2.0], requires_grad=True)
+    y = mg.Tensor([-1.0, 2.0, 2.0, 3.0], requires_grad=True)
+    with np.errstate(divide="ignore"):
+        (x ** y).sum().backward()
+    np.testing.assert_array_equal(y.grad.data, [0.0, 0.0, 0.0, 8.0 * np.log(2.0)])
+    np.testing.assert_array_equal(x.grad.data, [-np.inf, 0.0, -4.0, 12.0])
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+@pytest.mark.parametrize("op", ["sum", "mean", "max", "min"])
+def test_a_zero_d_tensor_has_one_implicit_axis_as_in_pytorch(op, axis):
+    t = mg.Tensor(2.5, requires_grad=True)
+    out = getattr(mg, op)(t, axis=axis)
+    assert out.shape == () and out.item() == 2.5
+    out.backward()
+    assert t.grad.item() == 1.0
+
+
+@pytest.mark.parametrize("function", [mg.softmax, mg.log_softmax, mg.logsumexp])
+def test_softmax_family_of_a_zero_d_tensor(function):
+    value = function(mg.Tensor(1.0)).item()
+    assert value == {"softmax": 1.0, "log_softmax": 0.0, "logsumexp": 1.0}[function.__name__]
+
+
+def test_reductions_of_empty_tensors_follow_numpy():
+    empty = mg.Tensor(np.zeros((0, 3)), requires_grad=True)
+    assert mg.sum(empty).item() == 0.0
+    np.testing.assert_array_equal(mg.sum(empty, axis=0).data, np.zeros(3))
+    assert np.isnan(mg.mean(empty).item())  # NumPy and PyTorch: the mean of nothing is NaN
+    assert np.isnan(mg.mean(empty, axis=0).data).all()
+    np.testing.assert_array_equal(mg.max(empty, axis=1).data.shape, (0,))  # nothing reduced
+    with pytest.raises(ValueError, match=r"max: a zero-size tensor of shape \(0, 3\) has no "
+                                         r"maximum over axis 0"):
+        mg.max(empty, axis=0)
+    mg.mean(empty).backward()
+    assert empty.grad.shape == (0, 3)
+
+
+def test_nan_passes_through_abs_and_clip_and_maximum():
+    t = mg.Tensor([np.nan, -1.0, 2.0])
+    assert np.isnan(mg.abs(t).data[0])
+    assert np.isnan(mg.clip(t, 0.0, 1.0).data[0])
+    assert np.isnan(mg.maximum(t, 0.0).data[0])
+    assert np.isnan(mg.minimum(t, 0.0).data[0])
+
+
+def test_min_and_minimum_share_the_gradient_at_ties_like_max():
+    x = mg.Tensor([1.0, 1.0, 3.0], requires_grad=True)
+    mg.min(x).backward()
+    np.testing.assert_array_equal(x.grad.data, [0.5, 0.5, 0.0])
+    a, b = mg.Tensor([2.0], requires_grad=True), mg.Tensor([2.0], requires_grad=True)
+    mg.minimum(a, b).backward()
+    assert a.grad.item() == b.grad.item() == 0.5
+
+
+def test_clip_gradient_is_one_inside_the_bounds_inclusive_as_in_pytorch():
+    x = mg.Tensor([-1.0, 0.0, 0.5, 1.0, 2.0], requires_grad=True)
+    mg.clip(x, 0.0, 1.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 1.0, 1.0, 0.0])
+
+
+def test_clip_with_crossed_bounds_gives_numpys_value():
+    values = np.array([-1.0, 0.5, 3.0])
+    np.testing.assert_array_equal(mg.clip(mg.Tensor(values), 2.0, 1.0).data,
+                                  np.clip(values, 2.0, 1.0))
+
+
+def test_norm_gradient_at_the_zero_vector_is_zero_not_nan():
+    x = mg.Tensor(np.zeros(3), requires_grad=True)
+    mg.norm(x).backward()
+    np.testing.assert_array_equal(x.grad.data, np.zeros(3))
+
+
+def test_transpose_method_with_two_axes_swaps_them_as_in_pytorch():
+    t = mg.Tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(t.transpose(0, 1).data, t.data.T)
+    np.testing.assert_array_equal(t.transpose().data, t.data.T)
+    cube = mg.Tensor(np.arange(24.0).reshape(2, 3, 4))
+    np.testing.assert_array_equal(cube.transpose(0, 2).data, np.swapaxes(cube.data, 0, 2))
+    np.testing.assert_array_equal(cube.transpose((2, 0, 1)).data, cube.data.transpose(2, 0, 1))
+
+
+def test_dim_and_keepdim_are_accepted_where_axis_and_keepdims_are():
+    t = mg.Tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(t.sum(dim=1, keepdim=True).data, [[3.0], [12.0]])
+    np.testing.assert_array_equal(mg.mean(t, dim=0).data, [1.5, 2.5, 3.5])
+    np.testing.assert_array_equal(t.max(dim=-1).data, [2.0, 5.0])
+    with pytest.raises(TypeError, match="pass axis= or dim=, not both"):
+        t.sum(axis=0, dim=0)
+
+
+def test_maximum_and_max_share_the_gradient_at_ties():
+    """Central differences at a tie measure the mean of the one-sided slopes: ½ each."""
+    a, b = mg.Tensor([2.0, 1.0], requires_grad=True), mg.Tensor([2.0, 3.0], requires_grad=True)
+    mg.maximum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [0.5, 0.0])
+    np.testing.assert_array_equal(b.grad.data, [0.5, 1.0])
+    x = mg.Tensor([[3.0, 3.0, 1.0], [0.0, 5.0, 5.0]], requires_grad=True)
+    mg.max(x, axis=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
+    mg.gradcheck(lambda t: mg.maximum(t, mg.Tensor([2.0])), [np.array([2.0])])
