@@ -35,6 +35,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -433,68 +434,55 @@ def readme_results(n: Numbers) -> str:
 
 
 # -- the benchmark output, parsed --
+# A benchmark run may lack a section (no Fashion-MNIST data) or a column (PyTorch or HIPS
+# autograd not installed): the text then says so instead of quoting a number.
 
-@dataclass(frozen=True)
-class MlpRow:
-    dtype: str
-    hidden: str
-    batch: int
-    line: str
-    ratios: dict[str, float]  # "mg", "torch", "autograd" → time / NumPy time
+NOT_RUN = "not measured in this run"
 
 
-def section(output: str, title: str) -> str:
+def section(output: str, title: str) -> str | None:
     """The part of a benchmark output from the ``== title`` line to the next ``==`` line."""
     match = re.search(rf"^== {re.escape(title)}.*?(?=^== |\Z)", output, re.MULTILINE | re.DOTALL)
-    if match is None:
-        raise ValueError(f"the benchmark output has no section '== {title}'")
-    return match.group(0)
+    return match.group(0) if match else None
 
 
-def table_rows(text: str) -> list[list[str]]:
-    """Cells of the Markdown table rows in ``text`` (header and separator left out)."""
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in text.splitlines() if line.startswith("|")]
-    return rows[2:]
+def table(text: str | None) -> list[dict[str, str]]:
+    """The rows of the first Markdown table in ``text``, as header → cell."""
+    lines = [line for line in (text or "").splitlines() if line.startswith("|")]
+
+    def cells(line: str) -> list[str]:
+        return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+    header = cells(lines[0]) if lines else []
+    return [dict(zip(header, cells(line), strict=False)) for line in lines[2:]]
 
 
-def mlp_rows(output: str) -> list[MlpRow]:
-    text = section(output, "MLP training step")
-    lines = [line for line in text.splitlines() if line.startswith("| float")]
-    rows = []
-    for line in lines:
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        ratios = {name: float(cell.rstrip("x")) for name, cell in
-                  zip(("mg", "torch", "autograd"), cells[5:8], strict=False) if cell != "—"}
-        rows.append(MlpRow(cells[0], cells[1], int(cells[2]), line, ratios))
-    return rows
+def ratio(cell: str) -> float:
+    return float(cell.rstrip("x"))
 
 
-def overhead(output: str) -> dict[str, float]:
-    """µs per op by contestant, from a tiny-tensor overhead section."""
-    return {row[0]: float(row[1]) for row in table_rows(section(output, "Tiny-tensor overhead"))}
+def per_op(output: str, contestant: str) -> float | None:
+    """µs per op of one contestant in a tiny-tensor overhead section."""
+    rows = table(section(output, "Tiny-tensor overhead"))
+    found = [float(row["µs per op"]) for row in rows if row.get("contestant") == contestant]
+    return found[0] if found else None
 
 
-def mlp_header(output: str) -> str:
-    lines = section(output, "MLP training step").splitlines()
-    first = next(i for i, line in enumerate(lines) if line.startswith("| dtype"))
-    return "\n".join(lines[first:first + 2])
-
-
-def versions(output: str) -> dict[str, str]:
-    found = {}
+def versions(output: str) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
     for key, pattern in {
         "python": r"python (\S+)  numpy", "numpy": r"numpy (\S+)  micrograd_nd",
         "cpu": r"cpu: (.+) \(", "cores": r"\((\d+) logical cores\)", "blas": r"blas: (\S+ \S+)",
         "blas_threads": r"threads: openblas=(\S+)", "torch": r"torch (\S+) \(threads",
-        "torch_threads": r"torch \S+ \(threads (\d+)\)", "autograd": r"HIPS autograd (\S+)",
+        "torch_threads": r"torch \S+ \(threads (\d+)\)", "autograd": r"HIPS autograd (\d\S*)",
         "date": r"^# (\d{4}-\d\d-\d\d) ",
         "thread_variables": r"env: (.*)  OPENBLAS_CORETYPE",
         "start": r"^# \d{4}-\d\d-\d\d (\d\d:\d\d):\d\d (\S+)",
     }.items():
         match = re.search(pattern, output, re.MULTILINE)
-        found[key] = " ".join(match.groups()) if match else "?"
-    found["blas"] = re.sub(r"(\d+\.\d+\.\d+)\.\S*", r"\1", found["blas"])
+        found[key] = " ".join(match.groups()) if match else None
+    if found["blas"]:
+        found["blas"] = re.sub(r"(\d+\.\d+\.\d+)\.\S*", r"\1", found["blas"])
     return found
 
 
@@ -508,43 +496,65 @@ def spread(values: list[float], suffix: str = "×") -> str:
     return f"{low:.2f}{suffix}" if low == high else f"{low:.2f}–{high:.2f}{suffix}"
 
 
+def overhead_runs(n: Numbers) -> tuple[list[float], list[float]]:
+    """µs per op of micrograd_nd and of PyTorch in the benchmark run and the two reruns."""
+    outputs = (n["bench.output"], n["overhead_again.output"], n["overhead_once_more.output"])
+    ours = [per_op(text, "micrograd_nd fwd+bwd") for text in outputs]
+    torch = [per_op(text, "torch fwd+bwd") for text in outputs]
+    return ([value for value in ours if value is not None],
+            [value for value in torch if value is not None])
+
+
 @block("README.md", "speed")
 def readme_speed(n: Numbers) -> str:
     output = n["bench.output"]
-    rows = [row for row in mlp_rows(output) if row.dtype == "float32"]
-    runs = [overhead(text) for text in
-            (output, n["overhead_again.output"], n["overhead_once_more.output"])]
-    ours = [run["micrograd_nd fwd+bwd"] for run in runs]
-    torch = [run["torch fwd+bwd"] for run in runs if "torch fwd+bwd" in run]
-    chain = table_rows(section(output, "Chain of"))[0]
-    torch_version = short_version(versions(output)["torch"])
-    table = "\n".join([mlp_header(output), *(row.line for row in rows)])
+    mlp = section(output, "MLP training step") or ""
+    lines = [line for line in mlp.splitlines() if line.startswith("|")]
+    float32 = "\n".join(lines[:2] + [line for line in lines[2:] if line.startswith("| float32")])
+    torch_version = versions(output)["torch"]
+    others = (f"PyTorch {short_version(torch_version)} and HIPS autograd timed the same way"
+              if torch_version else "(PyTorch and HIPS autograd were not installed for this run)")
+    ours, torch = overhead_runs(n)
+    chain = table(section(output, "Chain of"))
+    overhead = (f"Per-op overhead on tiny tensors is {spread(ours, ' µs')} forward + backward in "
+                f"{len(ours)} runs" if ours else f"Per-op overhead on tiny tensors: {NOT_RUN}")
+    if torch:
+        overhead += f" (PyTorch {spread(torch, ' µs')} in the same runs)"
+    if chain:
+        overhead += (f"; a chain of 10^6 ops back-propagates in {ratio(chain[0]['bwd/fwd']):.2f}× "
+                     f"its forward time and frees all {float(chain[0]['graph MB']):.0f} MB of "
+                     f"graph")
     return f"""
 Speed (`python benchmarks/run_all.py`; float64, the 10^6-op chain, the Fashion-MNIST epoch and
 the test-suite time are in [docs/performance.md](docs/performance.md)). One training step of a
 784-256-128-10 MLP (forward, backward, SGD), against the same step hand-written in NumPy, with
-PyTorch {torch_version} and HIPS autograd timed the same way:
+{others}:
 
-{table}
+{float32 or NOT_RUN}
 
-Per-op overhead on tiny tensors is {spread(ours, " µs")} forward + backward in three runs
-(PyTorch {spread(torch, " µs")} in the same runs); a chain of 10^6 ops back-propagates in
-{float(chain[3]):.2f}× its forward time and frees all {float(chain[4]):.0f} MB of graph.
+{textwrap.fill(overhead + ".", width=95)}
 """
 
 
 @block("docs/performance.md", "machine")
 def performance_machine(n: Numbers) -> str:
     v = versions(n["bench.output"])
-    settings = [item for item in v["thread_variables"].split() if not item.endswith("=-")]
+    settings = [item for item in (v["thread_variables"] or "").split()
+                if not item.endswith("=-")]
     thread_variables = ", ".join(settings) if settings else "no thread variables set"
+    if v["torch"] or v["autograd"]:
+        optional = " and ".join(
+            part for part in (v["torch"] and f"PyTorch {v['torch']} ({v['torch_threads']} threads)",
+                              v["autograd"] and f"HIPS autograd {v['autograd']}") if part)
+        optional = f"{optional} as optional columns"
+    else:
+        optional = "no PyTorch or HIPS autograd columns (not installed)"
     return f"""
 - **Date:** {v["date"]} (run started {v["start"]}, as printed below).
 - **Machine:** {v["cores"]} logical cores, CPU model from `/proc/cpuinfo`: `{v["cpu"]}`; OpenBLAS
   ({v["blas"]}) with {v["blas_threads"]} threads, {thread_variables}; Python {v["python"]}, \
 NumPy {v["numpy"]};
-  PyTorch {v["torch"]} ({v["torch_threads"]} threads) and HIPS autograd {v["autograd"]} as \
-optional columns.
+  {optional}.
 """
 
 
@@ -559,52 +569,59 @@ def performance_overhead_again(n: Numbers) -> str:
             f"```text\n{n['overhead_once_more.output']}\n```")
 
 
+def status(passed: int, total: int, unit: str) -> str:
+    if total == 0:
+        return NOT_RUN
+    return "met" if passed == total else f"met in {passed} of {total} {unit}" if passed \
+        else "not met"
+
+
 @block("docs/performance.md", "targets")
 def performance_targets(n: Numbers) -> str:
     output = n["bench.output"]
-    runs = [overhead(text) for text in
-            (output, n["overhead_again.output"], n["overhead_once_more.output"])]
-    ours = [run["micrograd_nd fwd+bwd"] for run in runs]
-    torch = [run["torch fwd+bwd"] for run in runs if "torch fwd+bwd" in run]
-    below = sum(value <= 5.0 for value in ours)
-    overhead_status = ("met" if below == len(ours) else
-                       f"met in {below} of {len(ours)} runs" if below else "not met")
-    chain = table_rows(section(output, "Chain of"))[0]
-    chain_ratio, graph_mb, left_mb = float(chain[3]), float(chain[4]), float(chain[5])
-    chain_ok = chain_ratio <= 2.0 and left_mb < 1.0
-    rows = mlp_rows(output)
+    ours, torch = overhead_runs(n)
+    torch_note = (f" (PyTorch {', '.join(f'{value:.2f}' for value in torch)} in the same runs)"
+                  if torch else "")
     lines = [
         "| target | result above | status |",
         "|---|---|---|",
         f"| tiny-tensor overhead ≤ 5 µs/op (forward + backward) | "
-        f"{', '.join(f'{value:.2f}' for value in ours)} µs in {len(ours)} runs (PyTorch "
-        f"{', '.join(f'{value:.2f}' for value in torch)} in the same runs) | {overhead_status} |",
-        f"| 10^6-op chain completes, backward ≤ 2× forward, memory released | backward "
-        f"{chain_ratio:.2f}× forward, {left_mb:.3f} MB of the {graph_mb:.0f} MB graph left | "
-        f"{'met' if chain_ok else 'not met'} |",
+        f"{', '.join(f'{value:.2f}' for value in ours)} µs in {len(ours)} runs{torch_note} | "
+        f"{status(sum(value <= 5.0 for value in ours), len(ours), 'runs')} |",
     ]
+    chain = table(section(output, "Chain of"))
+    if chain:
+        bwd_fwd, graph_mb = ratio(chain[0]["bwd/fwd"]), float(chain[0]["graph MB"])
+        left_mb = float(chain[0]["MB left after backward"])
+        lines.append(f"| 10^6-op chain completes, backward ≤ 2× forward, memory released | "
+                     f"backward {bwd_fwd:.2f}× forward, {left_mb:.3f} MB of the {graph_mb:.0f} MB "
+                     f"graph left | {status(int(bwd_fwd <= 2.0 and left_mb < 1.0), 1, '')} |")
+    rows = table(section(output, "MLP training step"))
     for batch, target in ((32, 1.25), (128, 1.10), (1024, 1.05)):
-        at = [row for row in rows if row.batch == batch]
-        ours_at = [row.ratios["mg"] for row in at]
-        torch_at = [row.ratios["torch"] for row in at if "torch" in row.ratios]
-        met = sum(value <= target for value in ours_at)
-        status = ("met" if met == len(ours_at) else
-                  f"met in {met} of {len(ours_at)} rows" if met else "not met")
-        lines.append(f"| MLP step ≤ {target:.2f}× NumPy at batch {batch} | {spread(ours_at)} "
-                     f"(PyTorch {spread(torch_at)}) | {status} |")
-    epoch = {row[0]: float(row[4].rstrip("x"))
-             for row in table_rows(section(output, "One epoch"))}
+        at = [row for row in rows if row["batch"] == str(batch)]
+        ours_at = [ratio(row["mg/np"]) for row in at]
+        torch_at = [ratio(row["torch/np"]) for row in at if row.get("torch/np", "—") != "—"]
+        result = (f"{spread(ours_at)}{f' (PyTorch {spread(torch_at)})' if torch_at else ''}"
+                  if ours_at else NOT_RUN)
+        lines.append(f"| MLP step ≤ {target:.2f}× NumPy at batch {batch} | {result} | "
+                     f"{status(sum(value <= target for value in ours_at), len(ours_at), 'rows')} |")
+    epoch = {row["hidden"]: ratio(row["mg/np"]) for row in table(section(output, "One epoch"))}
     lines.append("| Fashion-MNIST epoch ≤ 1.10× the NumPy loop | "
-                 + ", ".join(f"{ratio:.2f}× ({name})" for name, ratio in epoch.items())
-                 + f" | {'met' if max(epoch.values()) <= 1.10 else 'not met'} |")
-    relu128 = next(row for row in rows if (row.dtype, row.hidden, row.batch)
-                   == ("float32", "relu", 128))
-    closer = sum(row.ratios["mg"] < row.ratios.get("torch", float("inf")) for row in rows)
-    where = "every MLP row" if closer == len(rows) else f"{closer} of {len(rows)} MLP rows"
-    lines += ["", f"In the same run, micrograd_nd's ratio to NumPy is below PyTorch "
-              f"{short_version(versions(output)['torch'])}'s in {where}\n"
-              f"(e.g. float32 ReLU, batch 128: {relu128.ratios['mg']:.2f}× against "
-              f"{relu128.ratios.get('torch', float('nan')):.2f}×)."]
+                 + (", ".join(f"{value:.2f}× ({name})" for name, value in epoch.items()) or NOT_RUN)
+                 + f" | {status(sum(v <= 1.10 for v in epoch.values()), len(epoch), 'rows')} |")
+    compared = [row for row in rows if row.get("torch/np", "—") != "—"]
+    if compared:
+        below = sum(ratio(row["mg/np"]) < ratio(row["torch/np"]) for row in compared)
+        where = ("every MLP row" if below == len(compared)
+                 else f"{below} of {len(compared)} MLP rows")
+        example = next((row for row in compared if (row["dtype"], row["hidden"], row["batch"])
+                        == ("float32", "relu", "128")), compared[0])
+        lines += ["", f"In the same run, micrograd_nd's ratio to NumPy is below PyTorch "
+                  f"{short_version(versions(output)['torch'] or '?')}'s in {where}\n"
+                  f"(e.g. {example['dtype']} "
+                  f"{'ReLU' if example['hidden'] == 'relu' else example['hidden']}, batch "
+                  f"{example['batch']}: {ratio(example['mg/np']):.2f}× against "
+                  f"{ratio(example['torch/np']):.2f}×)."]
     return "\n".join(lines)
 
 

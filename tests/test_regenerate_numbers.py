@@ -148,3 +148,27 @@ def test_the_record_round_trips(numbers_script, tmp_path):
     assert numbers_script.load_record(path) == record
     assert path.read_text(encoding="utf-8") == (ROOT / "docs" / "numbers.json").read_text(
         encoding="utf-8")
+
+
+def test_a_fresh_benchmark_run_renders(numbers_script):
+    """The benchmark blocks parse what benchmarks/run_all.py prints today (at smoke sizes), so
+    a change of its format shows here, not at the next --timings run."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--smoke", "--only",
+         "bench_overhead", "bench_mlp", "bench_chain"],
+        capture_output=True, text=True, check=True, timeout=600)
+    output = numbers_script.BY_NAME["bench"].numbers["output"].find(done.stdout)
+    overhead = numbers_script.section(output, "Tiny-tensor overhead").strip()
+    record = copy.deepcopy(numbers_script.load_record())
+    record["bench"]["values"]["output"] = output
+    record["overhead_again"]["values"]["output"] = overhead
+    record["overhead_once_more"]["values"]["output"] = overhead
+    numbers = numbers_script.Numbers(record)
+    ours = numbers_script.per_op(output, "micrograd_nd fwd+bwd")
+    assert ours is not None and ours > 0
+    speed = numbers_script.readme_speed(numbers)
+    assert f"{ours:.2f} µs forward + backward in 3 runs" in speed
+    assert "| float32 |" in speed
+    targets = numbers_script.performance_targets(numbers)
+    assert "backward" in targets and "MB graph left" in targets
+    assert numbers_script.NOT_RUN in targets  # smoke sizes: no batch 32/128/1024, no epoch
