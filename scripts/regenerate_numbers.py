@@ -415,7 +415,8 @@ def readme_results(n: Numbers) -> str:
         "digits_seeds": f"over 10 splits/initialisations: min {n['digits_seeds.min']}, "
                         f"**mean {n['digits_seeds.mean']}**, max {n['digits_seeds.max']}; "
                         f"{n['digits_seeds.at_least_098']} of 10 seeds ≥ 0.98",
-        "sigmoid_square": f"seed 001's all-sigmoid 64-32-10 net, per-sample SGD, square cost: "
+        "sigmoid_square": f"the digit-network article's all-sigmoid 64-32-10 net, per-sample SGD, "
+                          f"square cost (eq. 3): "
                           f"{n['sigmoid_square.accuracy']} on {n['sigmoid_square.test_digits']} "
                           f"held-out digits; finite-difference check: largest relative "
                           f"difference {n['sigmoid_square.finite_differences']}",
