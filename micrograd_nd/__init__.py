@@ -24,6 +24,7 @@ from . import (
 )
 from ._arrays import get_default_dtype, set_default_dtype
 from ._rng import get_rng_state, manual_seed, set_rng_state
+from .agreement import GradientMismatchError
 from .autograd import GraphFreedError, InPlaceModificationError
 from .backward import grad
 from .creation import (
@@ -57,6 +58,7 @@ from .functional import (
     var,
 )
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .manual import compare_manual
 from .modes import (
     AnomalyError,
     detect_anomaly,
@@ -125,7 +127,8 @@ __version__ = "0.2.0"
 
 # Submodules that need optional packages (testing needs Hypothesis) or that most programs do
 # not use are imported on first access: ``mg.testing``, ``mg.compare`` … (PEP 562).
-_LAZY_SUBMODULES = ("compare", "diagnostics", "reference", "testing", "finite_differences")
+_LAZY_SUBMODULES = ("compare", "diagnostics", "finite_differences", "oracles", "reference",
+                    "testing")
 
 
 def __getattr__(name: str) -> Any:
@@ -144,6 +147,7 @@ unsqueeze = expand_dims
 __all__ = [
     "AnomalyError",
     "GradcheckError",
+    "GradientMismatchError",
     "GraphFreedError",
     "InPlaceModificationError",
     "Tensor",
@@ -158,6 +162,7 @@ __all__ = [
     "broadcast_to",
     "clamp",
     "clip",
+    "compare_manual",
     "concatenate",
     "cos",
     "creation",

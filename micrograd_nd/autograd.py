@@ -131,19 +131,20 @@ def topological_order(roots: Sequence[Any]) -> list[Any]:
     The reachable tensors are collected with an explicit stack (no recursion, so graphs of any
     depth work), then sorted by their nodes' sequence numbers.
     """
-    found: dict[int, tuple[int, Any]] = {}
+    # Tensors hash by identity, so they are their own dictionary keys.
+    found: dict[Any, tuple[int, Any]] = {}
     stack = list(roots)
     while stack:
         tensor = stack.pop()
-        if id(tensor) in found:
+        if tensor in found:
             continue
         node = tensor._node
         if node is None:
-            found[id(tensor)] = (-1, tensor)
+            found[tensor] = (-1, tensor)
             continue
         if node.parents is None:
             raise _freed_error(node)
-        found[id(tensor)] = (node.sequence, tensor)
+        found[tensor] = (node.sequence, tensor)
         stack.extend([parent for parent in node.parents if parent.requires_grad])
     ordered = sorted(found.values(), key=_first, reverse=True)
     return [tensor for _, tensor in ordered]
@@ -157,26 +158,26 @@ def backpropagate(
     seeds: Sequence[Any],
     backend: Backend,
     retain_graph: bool,
-    wanted: set[int] | None = None,
+    wanted: set[Any] | None = None,
 ) -> list[tuple[Any, Any]]:
     """Push ``seeds`` (∂L/∂root) back through the graph: the reverse-mode chain rule.
 
     Each tensor is reached in topological order, when the sum of its gradients over every use
     (``g``) is complete; each input's rule maps ``g`` to that input's share. Returns
     ``(tensor, gradient)`` for every leaf that requires grad and every tensor that retains its
-    gradient (or, when ``wanted`` is given, for the tensors whose ids are in it).
+    gradient (or, when ``wanted`` is given, for the tensors in it).
     """
-    grads: dict[int, Any] = {}
+    grads: dict[Any, Any] = {}  # tensor → ∂L/∂tensor so far (tensors hash by identity)
     for root, seed in zip(roots, seeds, strict=True):
-        total = grads.get(id(root))
-        grads[id(root)] = seed if total is None else backend.add(total, seed)
+        total = grads.get(root)
+        grads[root] = seed if total is None else backend.add(total, seed)
     results = []
     for tensor in topological_order(roots):
-        g = grads.pop(id(tensor), None)
+        g = grads.pop(tensor, None)
         if g is None:  # nothing flowed here (it only leads to roots given no gradient)
             continue
         node = tensor._node
-        if (id(tensor) in wanted) if wanted is not None else (
+        if (tensor in wanted) if wanted is not None else (
                 node is None or tensor._retains_grad):
             results.append((tensor, g))
         if node is None:
@@ -190,8 +191,8 @@ def backpropagate(
                 continue
             grad = rule(backend, g, out, *inputs, **node.params)   # ∂L/∂input: one chain step
             grad = backend.input_gradient(grad, inputs[argnum], g, node, argnum)
-            total = grads.get(id(parent))
-            grads[id(parent)] = grad if total is None else backend.add(total, grad)
+            total = grads.get(parent)
+            grads[parent] = grad if total is None else backend.add(total, grad)
         if not retain_graph:
             node.release()
     return results

@@ -111,7 +111,7 @@ def _seed(output: Tensor, gradient: ArrayLike | None, create_graph: bool, caller
 
 
 def _run(roots: list[Tensor], seeds: list[Any], retain_graph: bool, create_graph: bool,
-         wanted: set[int] | None = None) -> list[tuple[Tensor, Any]]:
+         wanted: set[Tensor] | None = None) -> list[tuple[Tensor, Any]]:
     if create_graph:
         with enable_grad():
             return backpropagate(roots, seeds, RecordingBackend(is_anomaly_enabled()),
@@ -229,7 +229,7 @@ def grad(
     retain = create_graph if retain_graph is None else retain_graph
     found = dict(
         (id(t), g) for t, g in _run(outputs, seeds, retain, create_graph,
-                                    wanted={id(t) for t in inputs})
+                                    wanted=set(inputs))
     )
     owner = _Owner(seeds)
     results: list[Tensor | None] = []

@@ -29,11 +29,15 @@ from micrograd_nd import (
     history,
     nn,
     optim,
+    reference,
     serialization,
+    testing,
     training,
 )
 from micrograd_nd import functional as F
+from micrograd_nd.compare import compare_gradients
 from micrograd_nd.data import IDXFormatError
+from micrograd_nd.manual import compare_manual
 from micrograd_nd.nn import InputShapeError, StateDictError
 from micrograd_nd.serialization import ModelFileError, load_arrays, save_arrays
 
@@ -319,6 +323,116 @@ ROWS: list[Row] = [
         ValueError, r"batch_size must be a positive int, got 0"),
 ]
 
+
+# ---- rows: checking gradients (gradcheck, reference, compare, compare_manual, testing) -------
+def _square_sum(w: mg.Tensor) -> mg.Tensor:
+    return (w * w).sum()
+
+
+def _reference_call(**change: object) -> None:
+    arguments = {"weights": [np.ones((4, 3)), np.ones((2, 4))],
+                 "biases": [np.zeros(4), np.zeros(2)], "X": np.ones((5, 3)),
+                 "labels": np.full((5, 2), 0.5),
+                 "activations": ["tanh", "sigmoid"], "cost": "square", **change}
+    reference.forward_backward(**arguments)
+
+
+def _manual_call(gradient: Callable, loss: Callable | None = None, params: object = None) -> None:
+    X = np.ones((5, 3))
+    default = {"W1": np.ones((4, 3)), "b1": np.zeros(4)}
+
+    def network_loss(p: dict, X: np.ndarray) -> mg.Tensor:
+        return mg.tanh(X @ p["W1"].T + p["b1"]).sum()
+
+    compare_manual(loss or network_loss, gradient, default if params is None else params,
+                   args=(X,))
+
+
+def _gradcheck_log_near_zero(_: Path) -> None:
+    with np.errstate(invalid="ignore", divide="ignore"):  # log(1e-7 − 1e-6) is NaN
+        mg.gradcheck(lambda w: mg.log(w), [np.array([1e-7, 1.0])], eps=1e-6)
+
+
+def _good_gradient(p: dict, X: np.ndarray) -> dict:
+    g = 1 - np.tanh(X @ p["W1"].T + p["b1"]) ** 2
+    return {"W1": g.T @ X, "b1": g.sum(axis=0)}
+
+
+ROWS += [
+    Row("gradcheck-negative-tolerance",
+        lambda _: mg.gradcheck(_square_sum, [np.ones(3)], atol=-1, rtol=-1),
+        ValueError, r"gradcheck: atol must be a finite number ≥ 0, got -1\.0"),
+    Row("gradcheck-eps", lambda _: mg.gradcheck(_square_sum, [np.ones(3)], eps=0),
+        ValueError, r"gradcheck: eps must be a finite number > 0, got 0\.0"),
+    Row("gradcheck-eps-too-small", lambda _: mg.gradcheck(_square_sum, [np.full(3, 1e12)]),
+        ValueError, r"gradcheck: eps=1e-06 does not change input 0 at index \(0,\) "
+        r"\(value 1000000000000\.0\): x ± eps == x in float64; use a larger eps"),
+    Row("gradcheck-non-finite-input", lambda _: mg.gradcheck(_square_sum, [np.full(3, np.nan)]),
+        ValueError, r"gradcheck: input 0 has a non-finite value \(nan at index \(0,\)\)"),
+    Row("gradcheck-input-dtype",
+        lambda _: mg.gradcheck(_square_sum, [np.ones(2, dtype=complex)]),
+        TypeError, r"gradcheck: input 0 must hold real numbers .*got dtype complex128"),
+    Row("gradcheck-not-finite-near-point", _gradcheck_log_near_zero,
+        ValueError, r"gradcheck: fn is not finite at input 0 index \(0,\) ± eps \(nan at "
+        r"index \(0,\)\); central differences need a function that is finite within eps"),
+    Row("reference-non-finite", lambda _: _reference_call(X=np.full((5, 3), np.nan)),
+        ValueError, r"X has a non-finite value \(nan at index \(0, 0\)\)"),
+    Row("reference-cost-output",
+        lambda _: _reference_call(cost="binary_cross_entropy", activations=["tanh", "relu"]),
+        ValueError, r"binary_cross_entropy needs a sigmoid output layer, got activations\[-1\] "
+        r"= 'relu'"),
+    Row("compare-tolerance",
+        lambda _: compare_gradients(
+            ([np.ones((2, 2))], [np.zeros(2)]), np.ones((1, 2)), np.array([0]),
+            activations=["identity"], tolerances={"rule vs autodiff": (-1.0, 1e-8)}),
+        ValueError, r"compare_gradients: atol of 'rule vs autodiff' must be a finite number "
+        r"≥ 0, got -1\.0"),
+    Row("manual-gradient-shape",
+        lambda _: _manual_call(lambda p, X: {**_good_gradient(p, X),
+                                             "W1": _good_gradient(p, X)["W1"].T}),
+        ValueError, r"compare_manual: the manual gradient for 'W1' has shape \(3, 4\) but the "
+        r"parameter has shape \(4, 3\) \(transposed\?\)"),
+    Row("manual-gradient-missing",
+        lambda _: _manual_call(lambda p, X: {"W1": _good_gradient(p, X)["W1"]}),
+        ValueError, r"compare_manual: manual_grad returned no gradient for 'b1' "
+        r"\(missing: \['b1'\]\)"),
+    Row("manual-gradient-extra",
+        lambda _: _manual_call(lambda p, X: {**_good_gradient(p, X), "W3": np.ones(2)}),
+        ValueError, r"compare_manual: manual_grad returned a gradient for 'W3', which is not a "
+        r"parameter \(parameters: \['W1', 'b1'\]\)"),
+    Row("manual-gradient-count",
+        lambda _: _manual_call(lambda p, X: [np.zeros((4, 3))],
+                               loss=lambda p, X: (p[0] * p[1].sum()).sum(),
+                               params=[np.ones((4, 3)), np.ones(2)]),
+        ValueError, r"compare_manual: manual_grad returned 1 gradient for 2 parameters"),
+    Row("manual-gradient-non-finite",
+        lambda _: _manual_call(lambda p, X: {**_good_gradient(p, X),
+                                             "W1": np.full((4, 3), np.nan)}),
+        ValueError, r"compare_manual: the manual gradient for 'W1' has a non-finite value "
+        r"\(nan at index \(0, 0\)\)"),
+    Row("manual-loss-not-a-tensor",
+        lambda _: _manual_call(_good_gradient, loss=lambda p, X: float(np.sum(X))),
+        TypeError, r"compare_manual: loss_fn returned float, not a Tensor, so autodiff has "
+        r"nothing to differentiate"),
+    Row("manual-loss-ignores-params",
+        lambda _: _manual_call(_good_gradient, loss=lambda p, X: mg.Tensor(X).sum()),
+        ValueError, r"compare_manual: the loss does not depend on any parameter loss_fn was "
+        r"given"),
+    Row("manual-params-kind", lambda _: _manual_call(_good_gradient, params=np.ones(3)),
+        TypeError, r"compare_manual: params must be a dict name → array, a list or tuple of "
+        r"arrays, or an nn\.Module; got ndarray"),
+    Row("strategy-bounds",
+        lambda _: testing.arrays((3,), min_value=3, max_value=1),
+        ValueError, r"arrays: min_value=3\.0 is larger than max_value=1\.0"),
+    Row("strategy-dtype-range",
+        lambda _: testing.arrays((3,), np.int8, min_value=200, max_value=300),
+        ValueError, r"arrays: no int8 value lies in \[200\.0, 300\.0\]"),
+    Row("strategy-network-sizes",
+        lambda _: testing.network_problems(layer_sizes=[3]),
+        ValueError, r"network_problems: layer_sizes needs at least two sizes \(input and "
+        r"output\), got \[3\]"),
+]
+# ---- end of rows: checking gradients -----------------------------------------------------------
 
 # ---- rows: nn toolkit (layers, activations, losses, constructors) ------------------------------
 ROWS += [

@@ -97,7 +97,7 @@ NOT_DIFFERENTIABLE = {
     "zeros_like", "ones_like",  # constructors
     "manual_seed", "get_rng_state", "set_rng_state",  # random state
     "grad", "gradcheck", "gradgradcheck",  # the machinery itself (tested on its own)
-    "custom_op", "to_dot",  # an op factory and a drawing (tests/test_custom_op.py, …visualize)
+    "custom_op", "to_dot", "compare_manual",  # op factory, drawing, checker: tested on their own
     "is_grad_enabled", "is_anomaly_enabled", "get_default_dtype", "set_default_dtype",
 }
 EPS = {"astype": 2.0 ** -7}
