@@ -101,17 +101,18 @@ def needs_fashion_mnist() -> str | None:
     return f"no Fashion-MNIST in {FASHION_MNIST} (apt-get install dataset-fashion-mnist)"
 
 
-# A row of the table that examples/train_digits.py and micrograd_nd.compare print: layer, δ/dW/db,
-# then (max abs, max rel) pairs, one per comparison.
+# The comparison tables of micrograd_nd.compare and examples/train_digits.py have one row per
+# quantity and pair: status, quantity (on its first row only), pair, max abs, max rel, ...
 # (Spaces, not \s: a pattern must not run on into the next line.)
-GRADIENT_ROW = r"^ +\d+ (?:δ|dW|db) +\|"
-PAIR = r" +\S+ +(\S+) *\|?"
+def max_rel_of(pair: str) -> str:
+    return rf"^\S+ +(?:\S+ +)?{pair} +\S+ +(\S+)"
+
 
 COMMANDS = [
     Command("digits", "python examples/train_digits.py", {
         "accuracy": Number(r"^test accuracy (\S+)"),
         "reloaded": Number(r"^reloaded model: test accuracy (\S+)"),
-        "rule_vs_autodiff": Number(GRADIENT_ROW + PAIR, pick="max", style=".1e"),
+        "rule_vs_autodiff": Number(max_rel_of("rule vs autodiff"), pick="max", style=".1e"),
         "train_seconds": Number(r"^trained \d+ epochs in (\S+)s", style=".1f", timing=True),
     }),
     Command("digits_seeds", "python examples/train_digits.py --seeds 10", {
@@ -143,8 +144,8 @@ COMMANDS = [
     }),
     Command("compare", "python -m micrograd_nd.compare --layers 4,8,3 --activation sigmoid "
                        "--loss cross_entropy --batch 16 --seed 0", {
-        "rule_vs_autodiff": Number(GRADIENT_ROW + PAIR, pick="max", style=".1e"),
-        "vs_numeric": Number(GRADIENT_ROW + r" +\S+ +\S+ +\|" + PAIR + PAIR, pick="max",
+        "rule_vs_autodiff": Number(max_rel_of("rule vs autodiff"), pick="max", style=".1e"),
+        "vs_numeric": Number(max_rel_of("(?:rule|autodiff) vs numeric"), pick="max",
                              style=".1e"),
     }),
     # The benchmarks: every number in them is a timing. The docs quote the whole output.

@@ -18,11 +18,7 @@ SCANNED = ["README.md", "CONTRIBUTING.md", "CHANGELOG.md", "docs/**/*.md", "micr
 FIXTURES = {"tests/test_docs_site.py", "tests/test_mentioned_files.py"}
 # Mentions known to be wrong and being removed by work in progress. Empty this at merge: the
 # last test fails once an entry is no longer mentioned anywhere.
-KNOWN_MISSING = {
-    # The formulas page outside the repository; the derivation rewrite moves its content into
-    # docs/derivation.md and cites the source articles by name (docs/sources.md).
-    "spec/backprop-formulas.md",
-}
+KNOWN_MISSING: set[str] = set()
 PATH = re.compile(r"(?<![\w/.:~-])((?:\.\./)*[A-Za-z_][\w.-]*(?:/[\w.-]+)+"
                   r"\.(?:md|py|txt|json|ya?ml|toml|cfg|ini))\b")
 
