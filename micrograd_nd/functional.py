@@ -13,7 +13,8 @@ selects the branch that carries it.
 
 Reductions (``reduction=``): ``"mean"``, ``"sum"`` or ``"none"``. ``mse_loss`` and the other
 elementwise losses reduce over every element, as PyTorch does; ``cross_entropy`` and
-``square_loss`` first sum over the output units of each sample (seed 001 eqs. (3), (4);
+``square_loss`` first sum over the output units of each sample (the digit-network article, eqs.
+(3), (4);
 003), then reduce over samples.
 """
 
@@ -109,7 +110,8 @@ def identity(input: ArrayLike) -> Tensor:
 
 
 def relu(input: ArrayLike) -> Tensor:
-    """g(z) = max(z, 0), with g′(z) = [z > 0] (seed 003; 0 at the kink); NaN stays NaN."""
+    """g(z) = max(z, 0), with g′(z) = [z > 0] (the vanishing-gradient article; 0 at the kink); NaN
+    stays NaN."""
     x = as_tensor(input, None, "relu")
     return where(x <= 0, 0.0, x)  # NaN <= 0 is False: the NaN itself is selected
 
@@ -122,7 +124,8 @@ def leaky_relu(input: ArrayLike, negative_slope: float = 0.01) -> Tensor:
 
 
 def sigmoid(input: ArrayLike) -> Tensor:
-    """g(z) = 1/(1+e^{−z}) (seed 001 eq. (2)); g′ = g(1−g) (eq. (12)) comes from the primitives.
+    """g(z) = 1/(1+e^{−z}) (the digit-network article, eq. (2)); g′ = g(1−g) (eq. (12)) comes from
+    the primitives.
 
     z is first floored at 1 − ln(dtype max) (≈ −708.8 in float64, −87.7 in float32), so e^{−z}
     never overflows (no warning, finite gradients). Above the floor the value has full
@@ -244,7 +247,8 @@ def log_softmax(input: ArrayLike, axis: int = -1) -> Tensor:
 
 @torch_names
 def softmax(input: ArrayLike, axis: int = -1) -> Tensor:
-    """softmax(x)_k = e^{x_k−m} / Σ_j e^{x_j−m} along ``axis`` (default −1; seed 003).
+    """softmax(x)_k = e^{x_k−m} / Σ_j e^{x_j−m} along ``axis`` (default −1; the vanishing-gradient
+    article).
 
     Computed directly (not as exp(log_softmax)), so two equal logits of 1000 give exactly 0.5
     in float32 too: every result is within a few ulps.
@@ -583,7 +587,8 @@ def mse_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Te
 
 
 def square_loss(input: ArrayLike, target: ArrayLike, reduction: str = "sum") -> Tensor:
-    """Seed 001 eq. (3): cost = Σ_k ½ (label_k − y_k)² per sample, summed over samples (004)."""
+    """The digit-network article, eq. (3): cost = Σ_k ½ (label_k − y_k)² per sample, summed over
+    samples (the MLP-derivation article)."""
     input, target = _loss_operands("square_loss", input, target)
     difference = target - input
     return _reduce(_per_sample(0.5 * (difference * difference)), reduction, "square_loss")
@@ -816,7 +821,7 @@ def cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
-    """Softmax cross-entropy of logits (classes on the last axis; seed 003).
+    """Softmax cross-entropy of logits (classes on the last axis; the vanishing-gradient article).
 
     Integer labels y: ℓ_n = w_{y_n}·(−ln softmax(x_n)_{y_n}), 0 where y_n = ``ignore_index``;
     ``'mean'`` is Σ ℓ_n / Σ w_{y_n} over the counted samples (PyTorch's weighted mean).
@@ -894,7 +899,8 @@ def binary_cross_entropy(
     """Eq. (4) elementwise: −w·[t·ln(p + eps) + (1−t)·ln(1 − p + eps)] for probabilities p.
 
     ``weight`` (broadcast to the input's shape) rescales each element. ``eps=1e-5``
-    reproduces the guard of seed 001's code; with ``eps=0`` an exact 0 or 1 probability gives
+    reproduces the guard of the digit-network article's code; with ``eps=0`` an exact 0 or 1
+    probability gives
     a large finite loss instead of ∞ (ln is floored at the smallest normal number, ≈ −708 in
     float64, where PyTorch clamps ln at −100).
     """
@@ -944,7 +950,8 @@ def binary_cross_entropy_with_logits(
 
 
 def l2_penalty(parameters: Iterable[Tensor], weight: float) -> Tensor:
-    """½ λ Σ_l ‖W(l)‖²_F (seed 003's structural-risk term), λ = ``weight`` ≥ 0.
+    """½ λ Σ_l ‖W(l)‖²_F, λ = ``weight`` ≥ 0 (the vanishing-gradient article's structural
+    risk).
 
     ``parameters`` are tensors (``model.parameters()``); a NumPy array has no gradient, so
     penalising one would train nothing: it is refused.

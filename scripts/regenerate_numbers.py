@@ -121,12 +121,12 @@ COMMANDS = [
         "max": Number(r"over 10 seeds: .*max (\S+);"),
         "at_least_098": Number(r"(\d+) of 10 seeds ≥ 0\.98"),
     }),
-    Command("sigmoid_square", "python examples/seed001_sigmoid_digits.py", {
+    Command("sigmoid_square", "python examples/digit_article_sigmoid.py", {
         "accuracy": Number(r"^test accuracy: (\S+)"),
         "test_digits": Number(r"\((\d+) held-out digits\)"),
         "finite_differences": Number(r"relative difference (\S+)$", pick="max", style=".1e"),
     }),
-    Command("sigmoid_ce", "python examples/seed001_sigmoid_digits.py --cost ce", {
+    Command("sigmoid_ce", "python examples/digit_article_sigmoid.py --cost ce", {
         "accuracy": Number(r"^test accuracy: (\S+)"),
     }),
     Command("fashion", f"python examples/train_mnist_idx.py --data-dir {FASHION_MNIST}", {

@@ -57,11 +57,13 @@ def _resolve_init(init: InitLike) -> Callable[..., np.ndarray]:
 
 
 class Linear(Module):
-    """Affine map y = x Wᵀ + b (seed 001 eq. (1), z = W·x + b, for a batch of row vectors).
+    """Affine map y = x Wᵀ + b (the digit-network article, eq. (1), z = W·x + b, for a batch of row
+    vectors).
 
     ``weight`` has shape ``(out_features, in_features)`` — the W(l) of shape (n_l, n_{l−1})
     in the reference delta rule — and ``bias`` shape ``(out_features,)``. ``init`` and
-    ``bias_init`` are names from :mod:`micrograd_nd.init` (``"uniform"`` is seed 001's
+    ``bias_init`` are names from :mod:`micrograd_nd.init` (``"uniform"`` is the digit-network
+    article's
     U(−0.1, 0.1)) or callables ``f(shape, rng=, dtype=)``; ``rng`` (Generator or int seed)
     makes the draw reproducible. Inputs may have any leading (batch) dimensions.
     """
@@ -114,7 +116,7 @@ class Linear(Module):
 # Activations: thin modules over micrograd_nd.functional.
 # ---------------------------------------------------------------------------------------------
 class Sigmoid(Module):
-    """g(z) = 1/(1 + e^{−z}) elementwise (seed 001 eq. (2))."""
+    """g(z) = 1/(1 + e^{−z}) elementwise (the digit-network article, eq. (2))."""
 
     def forward(self, x: ArrayLike) -> Tensor:
         return F.sigmoid(x)
@@ -128,7 +130,7 @@ class Tanh(Module):
 
 
 class ReLU(Module):
-    """g(z) = max(z, 0) elementwise (seed 003)."""
+    """g(z) = max(z, 0) elementwise (the vanishing-gradient article)."""
 
     def forward(self, x: ArrayLike) -> Tensor:
         return F.relu(x)
@@ -217,7 +219,8 @@ def _class_axis(owner: str, dim: int | None, axis: int | None) -> int:
 
 
 class Softmax(Module):
-    """softmax(z)_k = e^{z_k} / Σ_j e^{z_j} along ``dim`` (default −1; seed 003).
+    """softmax(z)_k = e^{z_k} / Σ_j e^{z_j} along ``dim`` (default −1; the vanishing-gradient
+    article).
 
     For training prefer raw logits with :class:`CrossEntropyLoss`, which is stabler.
     """
@@ -371,7 +374,8 @@ class MLP(Sequential):
 
     ``MLP([64, 128, 10])`` is Linear(64→128), ReLU, Linear(128→10), producing logits for
     :class:`CrossEntropyLoss`. ``output_activation`` (an activation name, default none) is
-    applied after the last layer — ``"sigmoid"`` reproduces seed 001's all-sigmoid network.
+    applied after the last layer — ``"sigmoid"`` reproduces the digit-network article's all-sigmoid
+    network.
     ``init`` defaults to ``"kaiming_uniform"`` for ReLU and ``"xavier_uniform"`` otherwise;
     one Generator built from ``rng`` initialises every layer in turn.
     """

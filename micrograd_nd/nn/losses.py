@@ -47,7 +47,8 @@ class _Loss(Module):
 
 
 class CrossEntropyLoss(_Loss):
-    """Softmax cross-entropy of logits against integer labels or probability rows (seed 003),
+    """Softmax cross-entropy of logits against integer labels or probability rows (the
+    vanishing-gradient article),
     with PyTorch's ``weight``, ``ignore_index`` and ``label_smoothing``
     (:func:`micrograd_nd.functional.cross_entropy`)."""
 
@@ -152,9 +153,11 @@ class KLDivLoss(_Loss):
 
 
 class SquareLoss(_Loss):
-    """Seed 001 eq. (3): Σ_k ½(label_k − y_k)² per sample, then ``reduction`` over samples.
+    """The digit-network article, eq. (3): Σ_k ½(label_k − y_k)² per sample, then ``reduction``
+    over samples.
 
-    The default ``"sum"`` is seed 001's total cost; with batch size 1 it is eq. (3) itself.
+    The default ``"sum"`` is the digit-network article's total cost; with batch size 1 it is eq.
+    (3) itself.
     """
 
     def __init__(self, reduction: str = "sum") -> None:
@@ -165,9 +168,11 @@ class SquareLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    """Seed 001 eq. (4) elementwise on probabilities: −w·[t ln(y+eps) + (1−t) ln(1−y+eps)].
+    """The digit-network article, eq. (4) elementwise on probabilities: −w·[t ln(y+eps) + (1−t)
+    ln(1−y+eps)].
 
-    ``eps=1e-5`` is seed 001's guard against ln 0 (a finite number ≥ 0). Reduces over every
+    ``eps=1e-5`` is the digit-network article's guard against ln 0 (a finite number ≥ 0). Reduces
+    over every
     element; ``weight`` broadcasts to the input's shape.
     """
 
