@@ -225,10 +225,10 @@ def test_bce_with_exact_zero_and_one_probabilities_is_finite():
 )
 def test_mse_and_square_loss(prediction, target):
     squared = (prediction - target) ** 2
-    np.testing.assert_allclose(F.mse_loss(prediction, target).item(), squared.mean(), rtol=1e-13, atol=1e-300)
-    np.testing.assert_allclose(
-        F.mse_loss(prediction, target, reduction="sum").item(), squared.sum(), rtol=1e-13, atol=1e-300
-    )
+    np.testing.assert_allclose(F.mse_loss(prediction, target).item(), squared.mean(),
+                               rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(F.mse_loss(prediction, target, reduction="sum").item(),
+                               squared.sum(), rtol=1e-13, atol=1e-300)
     np.testing.assert_allclose(
         F.mse_loss(prediction, target, reduction="none").data, squared, rtol=1e-13, atol=1e-300
     )
