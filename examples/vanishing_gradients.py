@@ -1,4 +1,4 @@
-"""Vanishing gradients in deep sigmoid networks, and ReLU as seed 003's remedy.
+"""Vanishing gradients in deep sigmoid networks, and ReLU as the vanishing-gradient article's cure.
 
 Builds two 8-layer MLPs of the same widths on the same batch of digits, one with sigmoid and
 one with ReLU hidden layers, and prints ‖δ(l)‖ and ‖∂C/∂W(l)‖ for every layer. With matplotlib

@@ -10,12 +10,40 @@ import importlib
 from typing import Any
 
 from . import _methods as _methods  # binds Tensor's operators and methods
-from . import data, functional, init, nn, numpy_interop, ops, optim, serialization, training
+from . import (
+    creation,
+    data,
+    functional,
+    init,
+    nn,
+    numpy_interop,
+    ops,
+    optim,
+    serialization,
+    training,
+)
 from ._arrays import get_default_dtype, set_default_dtype
+from ._rng import get_rng_state, manual_seed, set_rng_state
+from .agreement import GradientMismatchError
 from .autograd import GraphFreedError, InPlaceModificationError
 from .backward import grad
 from .compiler import CompiledFunction, CompileError, CompileWarning, compile
+from .creation import (
+    arange,
+    eye,
+    full,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    zeros,
+    zeros_like,
+)
+from .custom import custom_op
 from .functional import (
+    argmax,
+    argmin,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -27,8 +55,11 @@ from .functional import (
     sigmoid,
     softmax,
     square_loss,
+    std,
+    var,
 )
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .manual import compare_manual
 from .modes import (
     AnomalyError,
     detect_anomaly,
@@ -42,6 +73,9 @@ from .ops import (
     abs,
     add,
     astype,
+    bitwise_and,
+    bitwise_or,
+    bitwise_xor,
     broadcast_to,
     clip,
     concatenate,
@@ -50,12 +84,15 @@ from .ops import (
     dot,
     einsum,
     equal,
+    erf,
     exp,
     expand_dims,
     expm1,
     flatten,
+    floor_divide,
     greater,
     greater_equal,
+    invert,
     less,
     less_equal,
     linear,
@@ -75,7 +112,9 @@ from .ops import (
     outer,
     permute,
     power,
+    remainder,
     reshape,
+    round,
     sin,
     sqrt,
     square,
@@ -90,12 +129,14 @@ from .ops import (
     where,
 )
 from .tensor import Tensor
+from .visualize import to_dot
 
 __version__ = "0.2.0"
 
 # Submodules that need optional packages (testing needs Hypothesis) or that most programs do
 # not use are imported on first access: ``mg.testing``, ``mg.compare`` … (PEP 562).
-_LAZY_SUBMODULES = ("compare", "diagnostics", "reference", "testing", "finite_differences")
+_LAZY_SUBMODULES = ("compare", "diagnostics", "finite_differences", "oracles", "reference",
+                    "testing")
 
 
 def __getattr__(name: str) -> Any:
@@ -117,21 +158,31 @@ __all__ = [
     "CompileWarning",
     "CompiledFunction",
     "GradcheckError",
+    "GradientMismatchError",
     "GraphFreedError",
     "InPlaceModificationError",
     "Tensor",
     "abs",
     "add",
+    "arange",
+    "argmax",
+    "argmin",
     "astype",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
     "broadcast_to",
     "clamp",
     "clip",
+    "compare_manual",
     "compile",
     "concatenate",
     "cos",
+    "creation",
     "cross_entropy",
+    "custom_op",
     "data",
     "detect_anomaly",
     "divide",
@@ -139,28 +190,36 @@ __all__ = [
     "einsum",
     "enable_grad",
     "equal",
+    "erf",
     "exp",
     "expand_dims",
     "expm1",
+    "eye",
     "flatten",
+    "floor_divide",
+    "full",
     "functional",
     "get_default_dtype",
+    "get_rng_state",
     "grad",
     "gradcheck",
     "gradgradcheck",
     "greater",
     "greater_equal",
     "init",
+    "invert",
     "is_anomaly_enabled",
     "is_grad_enabled",
     "l2_penalty",
     "less",
     "less_equal",
     "linear",
+    "linspace",
     "log",
     "log1p",
     "log_softmax",
     "logsumexp",
+    "manual_seed",
     "matmul",
     "max",
     "maximum",
@@ -176,16 +235,23 @@ __all__ = [
     "norm",
     "not_equal",
     "numpy_interop",
+    "ones",
+    "ones_like",
     "ops",
     "optim",
     "outer",
     "permute",
     "power",
+    "rand",
+    "randn",
     "relu",
+    "remainder",
     "reshape",
+    "round",
     "serialization",
     "set_default_dtype",
     "set_grad_enabled",
+    "set_rng_state",
     "sigmoid",
     "sin",
     "softmax",
@@ -194,13 +260,18 @@ __all__ = [
     "square_loss",
     "squeeze",
     "stack",
+    "std",
     "subtract",
     "sum",
     "swapaxes",
     "tanh",
     "tensor",
+    "to_dot",
     "training",
     "transpose",
     "unsqueeze",
+    "var",
     "where",
+    "zeros",
+    "zeros_like",
 ]

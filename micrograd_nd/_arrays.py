@@ -94,6 +94,7 @@ def as_data_array(value: Any, dtype: Any = None, copy: bool = False) -> np.ndarr
             f"cannot make a Tensor from {value!r}: an integer does not fit in int64 (pass "
             "dtype=np.float64, or a smaller number)"
         ) from None
+    check_tensor_dtype(array.dtype, "Tensor")  # strings, objects: refused before any cast
     target = check_tensor_dtype(array.dtype if dtype is None else dtype, "Tensor")
     if array.dtype != target:
         array = checked_cast(array, target, "Tensor")
@@ -160,6 +161,21 @@ def _is_python_float_data(value: Any) -> bool:
         except (TypeError, ValueError, OverflowError):
             return False
     return False
+
+
+def shape_tuple(op: str, shape: Any) -> tuple[int, ...]:
+    """A shape given as an int or a sequence of ints, as a tuple; anything else is a TypeError
+    naming ``op`` (NumPy accepts neither floats nor None in a shape)."""
+    parts = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    try:
+        items = tuple(parts)
+    except TypeError:
+        raise TypeError(f"{op}: a shape must be an int or a sequence of ints, got "
+                        f"{type(shape).__name__}") from None
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
+            raise TypeError(f"{op}: a shape must be an int or a sequence of ints, got {shape!r}")
+    return tuple(int(item) for item in items)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,7 +39,10 @@ def _normalize_part(part: Any) -> Any:
         return part
     if isinstance(part, (int, np.integer)):
         return operator.index(part)
-    array = np.asarray(part) if not isinstance(part, np.ndarray) else part
+    try:
+        array = np.asarray(part) if not isinstance(part, np.ndarray) else part
+    except ValueError as error:  # a ragged nested list
+        raise IndexError(f"an index sequence must be rectangular: {error}") from None
     if array.size == 0 and array.dtype.kind not in "iub":
         array = array.astype(np.intp)  # [] and () are empty integer indices
     if array.dtype.kind not in "iub":

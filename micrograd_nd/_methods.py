@@ -64,6 +64,12 @@ _OPERATORS: dict[str, Callable[..., Any]] = {
     "__pow__": ops.power, "__rpow__": _reflected(ops.power),
     "__matmul__": ops.matmul, "__rmatmul__": _reflected(ops.matmul),
     "__neg__": ops.negative, "__pos__": lambda self: self, "__abs__": ops.abs,
+    "__mod__": ops.remainder, "__rmod__": _reflected(ops.remainder),
+    "__floordiv__": ops.floor_divide, "__rfloordiv__": _reflected(ops.floor_divide),
+    "__and__": ops.bitwise_and, "__rand__": _reflected(ops.bitwise_and),
+    "__or__": ops.bitwise_or, "__ror__": _reflected(ops.bitwise_or),
+    "__xor__": ops.bitwise_xor, "__rxor__": _reflected(ops.bitwise_xor),
+    "__invert__": ops.invert, "__round__": lambda self, ndigits=None: ops.round(self, ndigits or 0),
     "__eq__": ops.equal, "__ne__": ops.not_equal, "__lt__": ops.less,
     "__le__": ops.less_equal, "__gt__": ops.greater, "__ge__": ops.greater_equal,
     "__getitem__": ops.getitem,
@@ -76,15 +82,17 @@ _OPERATORS: dict[str, Callable[..., Any]] = {
 _METHODS: dict[str, Callable[..., Any]] = {
     "backward": backward,
     # reductions
-    "sum": ops.sum, "mean": ops.mean, "max": ops.max, "min": ops.min,
+    "sum": ops.sum, "mean": ops.mean, "max": ops.max, "min": ops.min, "var": F.var,
+    "std": F.std, "argmax": F.argmax, "argmin": F.argmin,
     # elementwise
     "exp": ops.exp, "log": ops.log, "tanh": ops.tanh, "sqrt": ops.sqrt, "abs": ops.abs,
+    "erf": ops.erf, "sin": ops.sin, "cos": ops.cos, "log1p": ops.log1p, "expm1": ops.expm1,
     "square": ops.square, "clip": ops.clip, "clamp": ops.clip,
     "relu": F.relu, "sigmoid": F.sigmoid, "softmax": F.softmax, "log_softmax": F.log_softmax,
     "logsumexp": F.logsumexp,
     # shape
     "reshape": _shape_arguments(ops.reshape), "view": _shape_arguments(ops.reshape),
-    "flatten": ops.flatten, "ravel": ops.flatten, "transpose": _transpose,
+    "flatten": F.flatten, "ravel": ops.flatten, "transpose": _transpose,
     "permute": _permute, "swapaxes": ops.swapaxes, "moveaxis": ops.moveaxis,
     "squeeze": ops.squeeze, "expand_dims": ops.expand_dims, "unsqueeze": ops.expand_dims,
     "broadcast_to": ops.broadcast_to,

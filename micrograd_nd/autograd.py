@@ -37,43 +37,53 @@ class InPlaceModificationError(RuntimeError):
 
 
 class Node:
-    """How a tensor was made: the primitive, its input tensors, the values its rules need.
+    """One recorded op: the primitive, its input tensors, and the values its rules need.
 
-    ``inputs`` and ``out`` are the arrays the op saw; ``versions`` are the version counters of
-    the values its rules read (``primitive.reads``) when the op ran, checked before the rules
-    run, like PyTorch's saved tensors. ``out_counter`` /
-    ``out_version`` track the output's memory: if the counter moves, the node no longer
-    describes its tensor's value (a write through a view, say), and using that tensor in a new
-    op is refused. ``sequence`` numbers nodes in creation order, which is a topological order
-    (an op's inputs exist before it runs). ``parents`` becomes ``None`` once a backward pass
-    without ``retain_graph`` has used the node, which releases the saved arrays. ``location``
-    is where the op was created (anomaly mode only).
+    The graph is made of nodes: ``parent_nodes`` are the nodes that made the inputs *when this
+    op ran* (``None`` for a leaf), so a gradient always reaches the history an input had then,
+    even if that tensor is changed in place later and gets a new history (``h += 1``).
+    ``inputs`` and ``out`` are the arrays the op saw (an input that borrows a caller's ndarray
+    is saved as a copy, since a write into that array would be invisible). ``versions`` are
+    the version counters of the values the rules read (``primitive.reads``) when the op ran,
+    checked before the rules run, like PyTorch's saved tensors; ``out_counter`` is the
+    output's counter; ``view`` says the output is a view of an input's memory. ``sequence``
+    numbers nodes in creation order, which is a topological order (an op's inputs exist
+    before it runs). ``parents`` becomes ``None`` once a backward pass without
+    ``retain_graph`` has used the node, which releases the saved arrays. ``location`` is
+    where the op was created (anomaly mode only).
     """
 
-    __slots__ = ("inputs", "location", "out", "out_counter", "out_version", "params", "parents",
-                 "primitive", "sequence", "versions")
+    __slots__ = ("inputs", "location", "out", "out_counter", "params", "parent_nodes", "parents",
+                 "primitive", "sequence", "versions", "view")
 
     def __init__(self, primitive: Primitive, parents: tuple[Any, ...],
-                 inputs: tuple[Any, ...], output: Any, params: dict) -> None:
+                 inputs: tuple[Any, ...], output: Any, params: dict, view: bool = False) -> None:
         self.primitive = primitive
         self.parents: tuple[Any, ...] | None = parents
-        self.inputs = inputs
+        self.parent_nodes = tuple(map(_node_of, parents))
         self.out = output._data
         self.params = params
         self.sequence = next(_sequence)
         self.out_counter = output._versions
-        self.out_version = self.out_counter[0]
-        self.versions = self.read_versions() if primitive.reads != () else ()
+        reads = self.read_positions()
+        if reads and any(i != OUT and parents[i]._versions[2] for i in reads):
+            inputs = tuple(a.copy() if i in reads and parents[i]._versions[2] else a
+                           for i, a in enumerate(inputs))
+        self.inputs = inputs
+        self.versions = self.read_versions() if reads else ()
         self.location = user_code_location() if _anomaly_mode.enabled else None
+        self.view = view
+
+    def read_positions(self) -> tuple[int, ...]:
+        """The saved values the rules read: input positions, and ``OUT``."""
+        reads = self.primitive.reads
+        return (*range(len(self.parents)), OUT) if reads is None else reads
 
     def read_versions(self) -> tuple[int, ...]:
-        """The current versions of the values the rules read (inputs, and ``OUT``)."""
+        """The current versions of the values the rules read."""
         parents = self.parents
-        reads = self.primitive.reads
-        if reads is None:  # a variadic op that reads every input
-            reads = (*range(len(parents)), OUT)
         return tuple([self.out_counter[0] if i == OUT else parents[i]._versions[0]
-                      for i in reads])
+                      for i in self.read_positions()])
 
     def check_versions(self) -> None:
         """Refuse to run the rules on saved values that were changed in place since."""
@@ -95,17 +105,22 @@ class Node:
 
 
 _sequence = itertools.count()
+_node_of = operator.attrgetter("_node")
+
+
+def vertex_of(tensor: Any) -> Any:
+    """Where a tensor's gradient collects: its node, or the tensor itself for a leaf."""
+    node = tensor._node
+    return tensor if node is None else node
 
 
 def _modified_error(node: Node) -> InPlaceModificationError:
-    reads = node.primitive.reads
-    positions = (*range(len(node.parents)), OUT) if reads is None else reads
     changed = [
         ("its output" if position == OUT else f"input {position}")
         + f" (shape {(node.out if position == OUT else node.inputs[position]).shape}, "
         f"version {version} → {now})"
-        for position, version, now in zip(positions, node.versions, node.read_versions(),
-                                          strict=True)
+        for position, version, now in zip(node.read_positions(), node.versions,
+                                          node.read_versions(), strict=True)
         if now != version
     ]
     return InPlaceModificationError(
@@ -125,31 +140,32 @@ def _freed_error(node: Node) -> GraphFreedError:
 
 
 def topological_order(roots: Sequence[Any]) -> list[Any]:
-    """Tensors that require grad and lead to ``roots``, each before every tensor it was made
-    from: reverse creation order (``Node.sequence``), leaves last.
+    """The nodes and leaves that lead to ``roots`` (vertices: a node, or a leaf tensor), each
+    before every vertex it was made from: reverse creation order (``Node.sequence``), leaves
+    last.
 
-    The reachable tensors are collected with an explicit stack (no recursion, so graphs of any
-    depth work), then sorted by their nodes' sequence numbers.
+    The reachable vertices are collected with an explicit stack (no recursion, so graphs of
+    any depth work), then sorted by sequence number.
     """
-    found: dict[int, tuple[int, Any]] = {}
+    found: dict[Any, int] = {}  # nodes and tensors hash by identity
     stack = list(roots)
     while stack:
-        tensor = stack.pop()
-        if id(tensor) in found:
+        vertex = stack.pop()
+        if vertex in found:
             continue
-        node = tensor._node
-        if node is None:
-            found[id(tensor)] = (-1, tensor)
+        if type(vertex) is not Node:  # a leaf tensor
+            found[vertex] = -1
             continue
-        if node.parents is None:
-            raise _freed_error(node)
-        found[id(tensor)] = (node.sequence, tensor)
-        stack.extend([parent for parent in node.parents if parent.requires_grad])
-    ordered = sorted(found.values(), key=_first, reverse=True)
-    return [tensor for _, tensor in ordered]
-
-
-_first = operator.itemgetter(0)
+        parents = vertex.parents
+        if parents is None:
+            raise _freed_error(vertex)
+        found[vertex] = vertex.sequence
+        for parent, parent_node in zip(parents, vertex.parent_nodes):  # noqa: B905
+            if parent_node is not None:
+                stack.append(parent_node)
+            elif parent.requires_grad:
+                stack.append(parent)
+    return sorted(found, key=found.__getitem__, reverse=True)
 
 
 def backpropagate(
@@ -157,32 +173,36 @@ def backpropagate(
     seeds: Sequence[Any],
     backend: Backend,
     retain_graph: bool,
-    wanted: set[int] | None = None,
+    wanted: Sequence[Any] | None = None,
 ) -> list[tuple[Any, Any]]:
     """Push ``seeds`` (∂L/∂root) back through the graph: the reverse-mode chain rule.
 
-    Each tensor is reached in topological order, when the sum of its gradients over every use
-    (``g``) is complete; each input's rule maps ``g`` to that input's share. Returns
-    ``(tensor, gradient)`` for every leaf that requires grad and every tensor that retains its
-    gradient (or, when ``wanted`` is given, for the tensors whose ids are in it).
+    Each node is reached in topological order, when the sum of the gradients of its output
+    over every use (``g``) is complete; each input's rule maps ``g`` to that input's share,
+    which collects at the input's vertex. Returns ``(tensor, gradient)`` for every leaf that
+    requires grad and every tensor that retains its gradient (or, when ``wanted`` is given,
+    for the tensors in it).
     """
-    grads: dict[int, Any] = {}
+    grads: dict[Any, Any] = {}  # vertex → ∂L/∂(its value) so far
     for root, seed in zip(roots, seeds, strict=True):
-        total = grads.get(id(root))
-        grads[id(root)] = seed if total is None else backend.add(total, seed)
+        key = vertex_of(root)
+        total = grads.get(key)
+        grads[key] = seed if total is None else backend.add(total, seed)
+    reported = _reported_vertices(roots, wanted)
     results = []
-    for tensor in topological_order(roots):
-        g = grads.pop(id(tensor), None)
+    for vertex in topological_order([vertex_of(root) for root in roots]):
+        g = grads.pop(vertex, None)
         if g is None:  # nothing flowed here (it only leads to roots given no gradient)
             continue
-        node = tensor._node
-        if (id(tensor) in wanted) if wanted is not None else (
-                node is None or tensor._retains_grad):
-            results.append((tensor, g))
-        if node is None:
+        if type(vertex) is not Node:  # a leaf
+            if wanted is None or vertex in reported:
+                results.append((vertex, g))
             continue
+        if vertex in reported:
+            results.append((reported[vertex], g))
+        node = vertex
         node.check_versions()
-        out, inputs = backend.saved(node, tensor)
+        out, inputs = backend.saved(node)
         rules = node.rules()
         for argnum, parent in enumerate(node.parents):
             rule = rules[argnum]
@@ -190,8 +210,19 @@ def backpropagate(
                 continue
             grad = rule(backend, g, out, *inputs, **node.params)   # ∂L/∂input: one chain step
             grad = backend.input_gradient(grad, inputs[argnum], g, node, argnum)
-            total = grads.get(id(parent))
-            grads[id(parent)] = grad if total is None else backend.add(total, grad)
+            key = node.parent_nodes[argnum] or parent
+            total = grads.get(key)
+            grads[key] = grad if total is None else backend.add(total, grad)
+            if parent._retains_grad and wanted is None and parent._node is key:
+                reported[key] = parent
         if not retain_graph:
             node.release()
     return results
+
+
+def _reported_vertices(roots: Sequence[Any], wanted: Sequence[Any] | None) -> dict[Any, Any]:
+    """Vertex → the tensor whose gradient is reported there (``wanted``, or the roots that
+    retain their gradient; retaining inputs are added as the pass meets them)."""
+    if wanted is not None:
+        return {vertex_of(t): t for t in wanted}
+    return {root._node: root for root in roots if root._retains_grad and root._node is not None}

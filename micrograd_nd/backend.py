@@ -73,7 +73,7 @@ class Backend(Protocol):
     def check_gradient(self, grad: Any, node: Node, argnum: int) -> None:
         """Under anomaly mode: raise if ``grad`` has NaN or inf."""
 
-    def saved(self, node: Node, output: Any) -> tuple[Any, tuple[Any, ...]]:
+    def saved(self, node: Node) -> tuple[Any, tuple[Any, ...]]:
         """The node's output and inputs, as the rules receive them."""
 
     def input_gradient(self, grad: Any, like: Any, g: Any, node: Node, argnum: int) -> Any:
@@ -110,7 +110,14 @@ class Services:
         if node.primitive.keeps_zero:
             grad = self.keep_zero(g, grad)
         if grad.shape != like.shape:
-            grad = self.unbroadcast(grad, like.shape)
+            try:
+                grad = self.unbroadcast(grad, like.shape)
+            except ValueError:
+                raise ValueError(
+                    f"'{node.primitive.name}': the derivative rule for input {argnum} returned "
+                    f"shape {tuple(grad.shape)}, which does not sum down to the input's shape "
+                    f"{tuple(like.shape)}"
+                ) from None
         if grad.dtype != like.dtype:
             grad = self.cast(grad, like.dtype)
         if self.anomaly:
@@ -179,5 +186,5 @@ class NumpyBackend(Services):
                      node.location)
 
     @staticmethod
-    def saved(node: Node, output: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    def saved(node: Node) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         return node.out, node.inputs

@@ -74,8 +74,25 @@ class RecordingBackend(Services):
                      node.location)
 
     @staticmethod
-    def saved(node: Node, output: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        return output, node.parents
+    def saved(node: Node) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Differentiable handles on the node's saved values: its output as a tensor made by
+        the node, and each input as it was when the op ran (a leaf itself; a result whose
+        tensor has since been given a new history by an in-place change, as a handle on the
+        old one)."""
+        inputs = tuple(
+            parent if parent_node is None or parent._node is parent_node
+            else _handle(array, parent_node)
+            for parent, parent_node, array in zip(node.parents, node.parent_nodes, node.inputs,
+                                                  strict=True)
+        )
+        return _handle(node.out, node), inputs
+
+
+def _handle(array: np.ndarray, node: Node) -> Tensor:
+    """A tensor for a value ``node`` made, connected to the graph at that node."""
+    tensor = Tensor._make(array)
+    tensor._node, tensor.requires_grad = node, True
+    return tensor
 
 
 def _check_differentiable_output(output: Any, caller: str) -> None:
@@ -112,7 +129,7 @@ def _seed(output: Tensor, gradient: ArrayLike | None, create_graph: bool, caller
 
 
 def _run(roots: list[Tensor], seeds: list[Any], retain_graph: bool, create_graph: bool,
-         wanted: set[int] | None = None) -> list[tuple[Tensor, Any]]:
+         wanted: Sequence[Tensor] | None = None) -> list[tuple[Tensor, Any]]:
     if create_graph:
         with enable_grad():
             return backpropagate(roots, seeds, RecordingBackend(is_anomaly_enabled()),
@@ -231,7 +248,8 @@ def grad(
         _trace.tracer.escape("micrograd_nd.grad()")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray, int, float)):
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray, np.generic, int,
+                                                         float)):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     if len(grad_outputs) != len(outputs):
         raise ValueError(
@@ -246,8 +264,7 @@ def grad(
         seeds.append(_seed(output, seed, create_graph, "grad"))
     retain = create_graph if retain_graph is None else retain_graph
     found = dict(
-        (id(t), g) for t, g in _run(outputs, seeds, retain, create_graph,
-                                    wanted={id(t) for t in inputs})
+        (id(t), g) for t, g in _run(outputs, seeds, retain, create_graph, wanted=inputs)
     )
     owner = _Owner(seeds)
     results: list[Tensor | None] = []

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ._rng import default_generator
 from .nn.module import Module
 from .optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from .optim.optimizer import Optimizer
@@ -60,6 +61,9 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+DEFAULT_GENERATOR_NAME = "micrograd_nd.default"
+
+
 def _module_generators(model: Module) -> dict[str, np.random.Generator]:
     """Every Generator a module of ``model`` keeps as an attribute, by dotted name."""
     found = {}
@@ -82,6 +86,9 @@ def _all_generators(
         if name in found:
             raise ValueError(f"generator name {name!r} is taken by a module's generator")
         found[name] = generator
+    # The library's default Generator (what rng=None draws from: layers, dropout, shuffling
+    # after manual_seed) is part of every run's state.
+    found.setdefault(DEFAULT_GENERATOR_NAME, default_generator())
     return found
 
 

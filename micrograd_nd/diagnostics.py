@@ -1,8 +1,9 @@
-"""Per-layer gradient norms: watch gradients vanish or explode (seed 003).
+"""Per-layer gradient norms: watch gradients vanish or explode.
 
-Seed 003 observes that the sigmoid's derivative is at most ¼, so every sigmoid layer shrinks
-the back-propagated error δ(l) = g′(z(l)) ⊙ (W(l+1)ᵀ δ(l+1)) (eq. (13)) by at least 75 % unless
-the weights are large, in which case it can grow instead. :func:`gradient_norms` measures
+The feed-forward article observes that the sigmoid's derivative is at most ¼, so every sigmoid
+layer shrinks the back-propagated error δ(l) = g′(z(l)) ⊙ (W(l+1)ᵀ δ(l+1)) (eq. (13)) by at
+least 75 % unless the weights are large, in which case it can grow instead.
+:func:`gradient_norms` measures
 ‖δ(l)‖ and ‖∂C/∂W(l)‖ for every layer of a network on one batch, by autodiff.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare import autodiff_backprop, prepare_problem
+from .oracles import autodiff, network_problem
 
 __all__ = ["LayerNorms", "format_norms", "gradient_norms"]
 
@@ -31,11 +32,7 @@ class LayerNorms:
 
 
 def gradient_norms(
-    network: Any,
-    X: Any,
-    labels: Any,
-    loss: str = "cross_entropy",
-    reduction: str = "mean",
+    network: Any, X: Any, labels: Any, loss: str = "cross_entropy", reduction: str = "mean",
     activations: Sequence[str] | None = None,
 ) -> list[LayerNorms]:
     """‖δ(l)‖, ‖∂C/∂W(l)‖ and ‖∂C/∂b(l)‖ for each layer of an nn ``MLP`` (or weight lists).
@@ -43,13 +40,13 @@ def gradient_norms(
     ``loss`` names a cost as in :func:`micrograd_nd.compare.compare_gradients`; integer class
     labels are one-hot encoded for ``"cross_entropy"``.
     """
-    arrays, X, labels, cost = prepare_problem("gradient_norms", network, X, labels, loss,
-                                              activations)
-    grads = autodiff_backprop(arrays, X, labels, cost, reduction)
+    problem = network_problem(network, X, labels, loss, reduction, activations=activations,
+                              caller="gradient_norms")
+    grads = autodiff(problem)
     return [
-        LayerNorms(layer + 1, arrays.activations[layer], float(np.linalg.norm(grads.delta[layer])),
+        LayerNorms(layer + 1, name, float(np.linalg.norm(grads.delta[layer])),
                    float(np.linalg.norm(grads.dW[layer])), float(np.linalg.norm(grads.db[layer])))
-        for layer in range(len(arrays.weights))
+        for layer, name in enumerate(problem.activations)
     ]
 
 

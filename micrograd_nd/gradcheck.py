@@ -4,6 +4,11 @@
 products (one backward per output element) and once by central differences
 (:mod:`micrograd_nd.finite_differences`), and compares every element with
 ``|analytic − numeric| ≤ atol + rtol·|numeric|``. It is meant for small inputs.
+
+Both Jacobians are taken at a C-ordered float64 copy of each input, so any layout (transposed,
+strided, negative strides, broadcast views) is checked the same. Arguments that would make the
+check meaningless are refused: non-finite or non-real inputs, a step ``eps`` that is not > 0
+or does not move an element, negative or non-finite tolerances.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from .agreement import check_tolerance
 from .backward import grad
-from .finite_differences import numerical_jacobian
+from .finite_differences import check_step, float64_point, numerical_jacobian
 from .ops import concatenate, reshape
 from .tensor import Tensor
 
@@ -25,11 +31,22 @@ class GradcheckError(AssertionError):
     """Analytic and numerical derivatives disagree; the message names the worst element."""
 
 
-def _as_float64_inputs(inputs: Sequence[Any]) -> list[np.ndarray]:
-    arrays = [np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64) for x in inputs]
-    if not arrays:
-        raise ValueError("gradcheck: needs at least one input")
-    return arrays
+def _checked_arguments(
+    caller: str, inputs: Sequence[Any], eps: Any, atol: Any, rtol: Any
+) -> tuple[list[np.ndarray], float, float, float]:
+    """Float64 copies of the inputs and the validated step and tolerances."""
+    if isinstance(inputs, (np.ndarray, Tensor)) or not isinstance(inputs, Sequence):
+        raise TypeError(
+            f"{caller}: inputs must be a list or tuple of arrays (one per argument of fn), "
+            f"got {type(inputs).__name__}"
+        )
+    if not inputs:
+        raise ValueError(f"{caller}: needs at least one input")
+    arrays = [float64_point(x, f"{caller}: input {i}") for i, x in enumerate(inputs)]
+    step = check_step(eps, caller, arrays)
+    return arrays, step, check_tolerance(atol, f"{caller}: atol"), check_tolerance(
+        rtol, f"{caller}: rtol"
+    )
 
 
 def _checked_output(output: Any) -> Tensor:
@@ -62,21 +79,26 @@ def analytic_jacobian(fn: Callable[..., Tensor], arrays: Sequence[np.ndarray]) -
 def _worst_mismatch(
     analytic: list[np.ndarray], numeric: list[np.ndarray], atol: float, rtol: float
 ) -> tuple[float, str] | None:
-    """The element that exceeds its tolerance the most, described, or None if all pass."""
+    """The element that exceeds its tolerance the most, described, or None if all pass.
+
+    The numeric Jacobian is finite (``numerical_jacobian`` refuses a function that is not), so a
+    NaN or infinity here is in the analytic one, and fails.
+    """
     worst: tuple[float, str] | None = None
     for position, (a, n) in enumerate(zip(analytic, numeric, strict=True)):
         if a.size == 0:
             continue
-        with np.errstate(invalid="ignore"):
-            excess = np.abs(a - n) / (atol + rtol * np.abs(n))
-        excess = np.where(np.isnan(excess) & ~(np.isnan(a) & np.isnan(n)), np.inf, excess)
-        excess = np.nan_to_num(excess, nan=0.0)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            difference = np.abs(a - n)
+            allowed = atol + rtol * np.abs(n)
+            excess = np.where(difference <= allowed, 0.0, difference / allowed)
+        excess = np.where(np.isnan(excess), np.inf, excess)
         index = np.unravel_index(int(np.argmax(excess)), excess.shape)
-        if excess[index] > 1.0 and (worst is None or excess[index] > worst[0]):
+        if excess[index] > 0.0 and (worst is None or excess[index] > worst[0]):
             detail = (
                 f"input {position}, Jacobian element {tuple(int(i) for i in index)} "
                 f"(output index, then input index): analytic {float(a[index])!r}, "
-                f"numeric {float(n[index])!r}, |difference| {abs(a[index] - n[index]):.3e} "
+                f"numeric {float(n[index])!r}, |difference| {difference[index]:.3e} "
                 f"> atol {atol:g} + rtol {rtol:g}·|numeric|"
             )
             worst = (float(excess[index]), detail)
@@ -97,9 +119,9 @@ def gradcheck(
     naming the worst element (input, index, analytic and numeric values) on a mismatch, or
     returns False when ``raise_exception=False``.
     """
-    arrays = _as_float64_inputs(inputs)
+    arrays, eps, atol, rtol = _checked_arguments("gradcheck", inputs, eps, atol, rtol)
     analytic = analytic_jacobian(fn, arrays)
-    numeric = numerical_jacobian(lambda *xs: _evaluate(fn, xs), arrays, eps)
+    numeric = numerical_jacobian(lambda *xs: _evaluate(fn, xs), arrays, eps, caller="gradcheck")
     worst = _worst_mismatch(analytic, numeric, atol, rtol)
     if worst is None:
         return True
@@ -123,11 +145,16 @@ def gradgradcheck(
     ``grad_outputs`` (v) defaults to a fixed random array of fn's output shape, so every
     output element takes part.
     """
-    arrays = _as_float64_inputs(inputs)
+    arrays, eps, atol, rtol = _checked_arguments("gradgradcheck", inputs, eps, atol, rtol)
+    output_shape = _evaluate(fn, arrays).shape
     if grad_outputs is None:
-        output_shape = _evaluate(fn, arrays).shape
         grad_outputs = np.random.default_rng(seed).standard_normal(output_shape)
-    vector = np.asarray(grad_outputs, dtype=np.float64)
+    vector = float64_point(grad_outputs, "gradgradcheck: grad_outputs")
+    if vector.shape != output_shape:
+        raise ValueError(
+            f"gradgradcheck: grad_outputs has shape {vector.shape} but fn's output has shape "
+            f"{output_shape}"
+        )
 
     def first_derivatives(*leaves: Tensor) -> Tensor:
         leaves = [leaf if leaf.requires_grad else leaf.detach().requires_grad_() for leaf in leaves]

@@ -106,7 +106,7 @@ def uniform(
     rng: RNGLike = None,
     dtype: DTypeLike = np.float64,
 ) -> np.ndarray:
-    """Independent draws from U(low, high); the source derivation (001) uses U(−0.1, 0.1).
+    """Independent draws from U(low, high); the digit-network article uses U(−0.1, 0.1).
 
     Mean ``(low + high) / 2``, standard deviation ``(high − low) / √12``.
     """

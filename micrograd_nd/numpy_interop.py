@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import functional as F
 from . import ops
 from ._tracing import value_read
 from .tensor import Tensor
@@ -41,6 +42,9 @@ UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
     np.add: ops.add, np.subtract: ops.subtract, np.multiply: ops.multiply,
     np.divide: ops.divide, np.power: ops.power, np.maximum: ops.maximum,
     np.minimum: ops.minimum, np.matmul: ops.matmul, np.negative: ops.negative,
+    np.remainder: ops.remainder, np.floor_divide: ops.floor_divide,
+    np.bitwise_and: ops.bitwise_and, np.bitwise_or: ops.bitwise_or,
+    np.bitwise_xor: ops.bitwise_xor, np.invert: ops.invert,
     np.positive: lambda x: ops.multiply(x, 1), np.exp: ops.exp, np.log: ops.log,
     np.tanh: ops.tanh, np.sin: ops.sin, np.cos: ops.cos, np.log1p: ops.log1p,
     np.expm1: ops.expm1, np.sqrt: ops.sqrt, np.square: ops.square, np.absolute: ops.abs,
@@ -72,10 +76,11 @@ def array_ufunc(ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> An
             "lose the gradient; use the result (or an in-place operator on a Tensor)"
         )
     kwargs.pop("out", None)
-    if method == "__call__" and ufunc in UFUNCS and not kwargs:
+    if method == "__call__" and ufunc in UFUNCS:
+        _refuse(ufunc.__name__, **kwargs)
         return UFUNCS[ufunc](*inputs)
     if method == "reduce" and ufunc in _REDUCTIONS and len(inputs) == 1:
-        return _reduce(name, _REDUCTIONS[ufunc], inputs[0], **kwargs)
+        return _reduce(f"{ufunc.__name__}.reduce", _REDUCTIONS[ufunc], inputs[0], **kwargs)
     raise TypeError(
         f"{name} is not supported on Tensors (it would lose the gradient); use a micrograd_nd "
         "function, or np.asarray(tensor) for a plain array without gradient. "
@@ -123,6 +128,23 @@ def _extremum(op: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
         _refuse(name, out=out, initial=initial, where=where)
         return op(a, axis=axis, keepdims=keepdims)
     return reduce
+
+
+def _variance(function: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
+    def reduce(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
+               keepdims: bool = False, *, where: Any = _NO_VALUE, mean: Any = _NO_VALUE,
+               correction: Any = _NO_VALUE) -> Tensor:
+        _refuse(name, dtype=dtype, out=out, where=where, mean=mean)
+        correction = ddof if correction is _NO_VALUE else correction
+        return function(a, axis=axis, correction=correction, keepdims=keepdims)
+    return reduce
+
+
+def _arg_extremum(function: Callable[..., Tensor], name: str) -> Callable[..., np.ndarray]:
+    def index(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+        _refuse(name, out=out)
+        return function(a, axis=axis, keepdims=keepdims).data
+    return index
 
 
 def _where(condition: Any, x: Any = _NO_VALUE, y: Any = _NO_VALUE) -> Any:
@@ -220,8 +242,9 @@ ARRAY_FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.zeros_like: _like(np.zeros_like), np.ones_like: _like(np.ones_like),
     np.full_like: _like(np.full_like), np.empty_like: _like(np.zeros_like),
     np.shape: _with_values(np.shape), np.ndim: _with_values(np.ndim),
-    np.size: _with_values(np.size), np.argmax: _with_values(np.argmax),
-    np.argmin: _with_values(np.argmin), np.argsort: _with_values(np.argsort),
+    np.size: _with_values(np.size), np.argmax: _arg_extremum(F.argmax, "argmax"),
+    np.argmin: _arg_extremum(F.argmin, "argmin"), np.argsort: _with_values(np.argsort),
+    np.var: _variance(F.var, "var"), np.std: _variance(F.std, "std"),
     np.nonzero: _with_values(np.nonzero), np.count_nonzero: _with_values(np.count_nonzero),
     np.allclose: _with_values(np.allclose), np.isclose: _with_values(np.isclose),
     np.array_equal: _with_values(np.array_equal), np.any: _with_values(np.any),

@@ -7,22 +7,30 @@ Arguments are checked here, where they enter, so that errors name the op and the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import primitives as P
-from ._arrays import axes_of, broadcast_shapes, normalize_axis, parse_dtype, torch_names
+from ._arrays import (
+    axes_of,
+    broadcast_shapes,
+    normalize_axis,
+    parse_dtype,
+    shape_tuple,
+    torch_names,
+)
 from .primitives import _einsum_tokens
 from .tensor import ArrayLike, Tensor, apply, as_tensor, as_tensors, index_of
 
 __all__ = [
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "divide", "dot",
-    "einsum", "equal", "exp", "expand_dims", "expm1", "flatten", "getitem", "greater",
-    "greater_equal", "less", "less_equal", "linear", "log", "log1p", "matmul", "max", "maximum",
-    "mean", "min", "minimum", "moveaxis", "multiply", "negative", "norm", "not_equal", "outer",
-    "permute", "power", "reshape", "sin", "sqrt", "square", "squeeze", "stack", "subtract", "sum",
-    "swapaxes", "tanh", "tensor", "transpose", "where",
+    "abs", "add", "astype", "bitwise_and", "bitwise_or", "bitwise_xor", "broadcast_to", "clip",
+    "concatenate", "cos", "divide", "dot", "einsum", "equal", "erf", "exp", "expand_dims", "expm1",
+    "flatten", "floor_divide", "getitem", "greater", "greater_equal", "invert", "less",
+    "less_equal", "linear", "log", "log1p", "matmul", "max", "maximum", "mean", "min", "minimum",
+    "moveaxis", "multiply", "negative", "norm", "not_equal", "outer", "permute", "power",
+    "remainder", "reshape", "round", "sin", "sqrt", "square", "squeeze", "stack", "subtract",
+    "sum", "swapaxes", "tanh", "tensor", "transpose", "where",
 ]
 
 
@@ -74,6 +82,9 @@ maximum = _broadcasting(
 minimum = _broadcasting(
     P.MINIMUM, "Elementwise minimum (same tie convention as :func:`maximum`).",
 )
+remainder = _broadcasting(
+    P.REMAINDER, "x mod y with NumPy's convention (the sign of y): x − y·⌊x/y⌋, broadcasting.",
+)
 equal = _broadcasting(P.EQUAL, "Elementwise x == y (a bool tensor; not differentiable).")
 not_equal = _broadcasting(P.NOT_EQUAL, "Elementwise x != y (a bool tensor; not differentiable).")
 less = _broadcasting(P.LESS, "Elementwise x < y (a bool tensor; not differentiable).")
@@ -82,6 +93,46 @@ less_equal = _broadcasting(P.LESS_EQUAL,
 greater = _broadcasting(P.GREATER, "Elementwise x > y (a bool tensor; not differentiable).")
 greater_equal = _broadcasting(P.GREATER_EQUAL,
                               "Elementwise x >= y (a bool tensor; not differentiable).")
+
+
+def _constant_binary(function: np.ufunc, doc: str) -> Any:
+    """A binary NumPy ufunc whose result has no gradient (piecewise constant, or bits)."""
+    name = function.__name__
+
+    def op(x: ArrayLike, y: ArrayLike) -> Tensor:
+        x, y = as_tensors(x, y, name)
+        broadcast_shapes(name, x.shape, y.shape)
+        try:
+            return Tensor._make(np.asarray(function(x._data, y._data)))
+        except TypeError as error:
+            raise TypeError(f"{name}: not defined for {x.dtype} and {y.dtype} ({error})") from None
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
+
+
+floor_divide = _constant_binary(np.floor_divide, "⌊x/y⌋ (a tensor without gradient: its "
+                                                 "derivative is 0 wherever it exists).")
+bitwise_and = _constant_binary(np.bitwise_and, "x & y for bool or integer tensors (no gradient).")
+bitwise_or = _constant_binary(np.bitwise_or, "x | y for bool or integer tensors (no gradient).")
+bitwise_xor = _constant_binary(np.bitwise_xor, "x ^ y for bool or integer tensors (no gradient).")
+
+
+def invert(x: ArrayLike) -> Tensor:
+    """~x for bool or integer tensors (no gradient)."""
+    x = as_tensor(x, None, "invert")
+    try:
+        return Tensor._make(np.asarray(np.invert(x._data)))
+    except TypeError:
+        raise TypeError(f"invert: ~ is not defined for {x.dtype} tensors (bool or integer "
+                        "only)") from None
+
+
+def round(x: ArrayLike, decimals: int = 0) -> Tensor:
+    """x rounded to ``decimals`` (NumPy's half-to-even); no gradient (0 wherever it exists)."""
+    x = as_tensor(x, None, "round")
+    return Tensor._make(np.asarray(np.round(x._data, decimals)))
 
 
 def negative(x: ArrayLike) -> Tensor:
@@ -114,6 +165,11 @@ def expm1(x: ArrayLike) -> Tensor:
     return apply(P.EXPM1, as_tensor(x, None, "expm1"))
 
 
+def erf(x: ArrayLike) -> Tensor:
+    """The error function erf x = (2/√π)∫₀ˣ e^{−t²} dt elementwise (no SciPy needed)."""
+    return apply(P.ERF, as_tensor(x, None, "erf"))
+
+
 def sin(x: ArrayLike) -> Tensor:
     """Sine elementwise."""
     return apply(P.SIN, as_tensor(x, None, "sin"))
@@ -136,8 +192,12 @@ def square(x: ArrayLike) -> Tensor:
 
 
 def abs(x: ArrayLike) -> Tensor:
-    """|x| as where(x < 0, −x, x); its derivative at 0 is taken as +1, NaN stays NaN."""
+    """|x|; its derivative at 0 is 0 (sign(0) = 0, as in PyTorch and JAX, and what central
+    differences measure): max(−x, x) splits the gradient ½·(−1) + ½·1 there. NaN stays NaN;
+    integers follow NumPy (where(x < 0, −x, x))."""
     x = as_tensor(x, None, "abs")
+    if x.dtype.kind == "f":
+        return maximum(negative(x), x)
     return where(x < 0, negative(x), x)
 
 
@@ -174,6 +234,8 @@ def clip(x: ArrayLike, min: ArrayLike | None = None, max: ArrayLike | None = Non
     x = as_tensor(x, None, "clip")
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
+    bounds = [as_tensor(b, x.dtype, "clip") for b in (min, max) if b is not None]
+    broadcast_shapes("clip", x.shape, *(b.shape for b in bounds))
     result = x
     if min is not None:
         result = where(x < min, min, result)
@@ -194,39 +256,75 @@ def sum(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
 
 @torch_names
 def mean(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Arithmetic mean over ``axis``: the sum times 1/(number of elements reduced).
+    """Arithmetic mean over ``axis``: the sum divided by the number of elements reduced.
 
-    Like NumPy and PyTorch, the mean of no elements is NaN (without NumPy's warning).
+    As ``np.mean``: integers and bools are summed in float64 (no overflow), float16 in float32
+    and the result rounded back; the mean of no elements is NaN (without NumPy's warning).
     """
     x = as_tensor(x, None, "mean")
-    total = sum(x, axis=axis, keepdims=keepdims)
+    dtype = x.dtype
+    accumulate = _MEAN_ACCUMULATOR.get(dtype.kind + str(dtype.itemsize), dtype)
+    total = sum(astype(x, accumulate), axis=axis, keepdims=keepdims)
     count = x.size // total.size if total.size else 0
-    if x.dtype.kind != "f":
-        total = astype(total, np.result_type(x.dtype, 1.0))
-    return multiply(total, 1.0 / count if count else float("nan"))
+    result = divide(total, count) if count else multiply(total, float("nan"))
+    return astype(result, np.float16) if dtype == np.float16 else result
 
 
-def _extremum(primitive: P.Primitive, x: ArrayLike, axis: Any, keepdims: bool) -> Tensor:
-    x = as_tensor(x, None, primitive.name)
-    axis = normalize_axis(primitive.name, axis, x.ndim)
+# np.mean's accumulators: float64 for integers and bools, float32 for float16.
+_MEAN_ACCUMULATOR = {
+    **{f"{kind}{size}": np.dtype(np.float64) for kind in "iub" for size in (1, 2, 4, 8)},
+    "f2": np.dtype(np.float32),
+}
+
+
+class ValuesIndices(NamedTuple):
+    """What ``max``/``min`` return when called with PyTorch's ``dim=``: both results."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _extremum(primitive: P.Primitive, x: ArrayLike, axis: Any, keepdims: bool, dim: Any,
+              keepdim: Any) -> Tensor | ValuesIndices:
+    """max/min over an axis. Called with ``dim=`` (PyTorch's spelling), the result is
+    PyTorch's too: ``(values, indices)``, so ``values, indices = t.max(dim=1)`` unpacks as a
+    PyTorch user expects; with ``axis=`` (NumPy's), the values alone."""
+    name = primitive.name
+    x = as_tensor(x, None, name)
+    torch_style = dim is not None
+    if torch_style and axis is not None:
+        raise TypeError(f"{name}: pass axis= or dim=, not both")
+    if keepdim is not None:
+        keepdims = keepdim
+    axis = normalize_axis(name, dim if torch_style else axis, x.ndim)
     if any(x.shape[a] == 0 for a in axes_of(axis, x.ndim)):
         raise ValueError(
-            f"{primitive.name}: a zero-size tensor of shape {x.shape} has no "
+            f"{name}: a zero-size tensor of shape {x.shape} has no "
             f"{'maximum' if primitive is P.MAX else 'minimum'} over axis {axis}"
         )
-    return apply(primitive, x, axis=axis, keepdims=bool(keepdims))
+    values = apply(primitive, x, axis=axis, keepdims=bool(keepdims))
+    if not torch_style:
+        return values
+    if not isinstance(axis, int):
+        raise TypeError(f"{name}: dim= must be a single int (PyTorch returns the indices along "
+                        f"one axis), got {dim!r}")
+    select = np.argmax if primitive is P.MAX else np.argmin
+    indices = select(x.data, axis=axis, keepdims=bool(keepdims)) if x.ndim else np.int64(0)
+    return ValuesIndices(values, Tensor._make(np.asarray(indices, dtype=np.int64)))
 
 
-@torch_names
-def max(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Maximum over ``axis``; tied maxima share the gradient equally."""
-    return _extremum(P.MAX, x, axis, keepdims)
+def max(x: ArrayLike, axis: Any = None, keepdims: bool = False, *, dim: int | None = None,
+        keepdim: bool | None = None) -> Tensor | ValuesIndices:
+    """Maximum over ``axis``; tied maxima share the gradient equally. With PyTorch's ``dim=``
+    it returns ``(values, indices)`` as PyTorch does."""
+    return _extremum(P.MAX, x, axis, keepdims, dim, keepdim)
 
 
-@torch_names
-def min(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Minimum over ``axis``; tied minima share the gradient equally."""
-    return _extremum(P.MIN, x, axis, keepdims)
+def min(x: ArrayLike, axis: Any = None, keepdims: bool = False, *, dim: int | None = None,
+        keepdim: bool | None = None) -> Tensor | ValuesIndices:
+    """Minimum over ``axis``; tied minima share the gradient equally. With PyTorch's ``dim=``
+    it returns ``(values, indices)`` as PyTorch does."""
+    return _extremum(P.MIN, x, axis, keepdims, dim, keepdim)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,7 +333,7 @@ def min(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Tensor:
 def reshape(x: ArrayLike, shape: Any) -> Tensor:
     """The same elements in a new shape (one dimension may be −1); a view where NumPy gives one."""
     x = as_tensor(x, None, "reshape")
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    shape = shape_tuple("reshape", shape)
     if shape == x.shape:
         return x
     return apply(P.RESHAPE, x, shape=shape)
@@ -282,11 +380,14 @@ def moveaxis(x: ArrayLike, source: int, destination: int) -> Tensor:
 
 
 @torch_names
-def expand_dims(x: ArrayLike, axis: int) -> Tensor:
-    """Insert a size-1 axis at ``axis`` (``unsqueeze`` in PyTorch)."""
+def expand_dims(x: ArrayLike, axis: int | Sequence[int]) -> Tensor:
+    """Insert size-1 axes at ``axis`` (an int or a tuple, positions in the result, as
+    ``np.expand_dims``; ``unsqueeze`` in PyTorch)."""
     x = as_tensor(x, None, "expand_dims")
-    axis = normalize_axis("expand_dims", axis, x.ndim + 1)
-    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+    count = 1 if isinstance(axis, (int, np.integer)) else len(tuple(axis))
+    new = axes_of(normalize_axis("expand_dims", axis, x.ndim + count), x.ndim + count)
+    sizes = iter(x.shape)
+    return reshape(x, tuple(1 if i in new else next(sizes) for i in range(x.ndim + count)))
 
 
 @torch_names
@@ -306,7 +407,7 @@ def squeeze(x: ArrayLike, axis: Any = None) -> Tensor:
 def broadcast_to(x: ArrayLike, shape: Sequence[int]) -> Tensor:
     """Repeat ``x`` along size-1 and new leading axes to ``shape`` (a read-only view)."""
     x = as_tensor(x, None, "broadcast_to")
-    shape = tuple(shape)
+    shape = shape_tuple("broadcast_to", shape)
     if broadcast_shapes("broadcast_to", x.shape, shape) != shape:
         raise ValueError(f"broadcast_to: shape {x.shape} cannot be broadcast to {shape}")
     return apply(P.BROADCAST_TO, x, shape=shape)
@@ -459,6 +560,8 @@ def norm(x: ArrayLike, ord: Any = None, axis: Any = None, keepdims: bool = False
     """Vector and Frobenius norms (``np.linalg.norm`` for ``ord`` None, 2 (vectors), 1, inf,
     'fro'); the gradient at the zero vector is taken as 0 (a subgradient), not NaN."""
     x = as_tensor(x, None, "norm")
+    if x.dtype.kind != "f":  # as np.linalg.norm: integers would overflow when squared
+        x = astype(x, np.float64)
     axis = normalize_axis("norm", axis, x.ndim)
     vector = (axis is not None and isinstance(axis, int)) or (axis is None and x.ndim == 1)
     if ord in (None, "fro") or (ord == 2 and vector):

@@ -30,6 +30,7 @@ Tests enumerate :data:`PRIMITIVES`; an entry without a test domain fails the sui
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -39,6 +40,7 @@ import numpy as np
 
 from ._arrays import checked_cast, reduced_shape
 from ._kernels import scatter_add, select
+from ._special import erf
 
 __all__ = ["OUT", "PRIMITIVES", "Primitive", "register"]
 
@@ -106,11 +108,11 @@ SUBTRACT = register(
      lambda xp, g, out, x, y: -g),
     reads=(),
 )
-MULTIPLY = register(
+MULTIPLY = register(  # keeps_zero: where(x > 0, x·ln x, 0) at x = 0 gives 0, not 0·(−∞)
     "multiply", np.multiply,
     (lambda xp, g, out, x, y: g * y,
      lambda xp, g, out, x, y: g * x),
-    reads=(0, 1),
+    reads=(0, 1), keeps_zero=True,
 )
 DIVIDE = register(
     "divide", np.divide,
@@ -135,6 +137,12 @@ def _power_dexponent(xp: Any, g: Any, out: Any, x: Any, y: Any) -> Any:
     return g * xp.where(positive, out, 0.0) * xp.log(xp.where(positive, x, 1.0))
 
 
+REMAINDER = register(  # x mod y = x − y·⌊x/y⌋ (NumPy's sign convention): ∂/∂x = 1, ∂/∂y = −⌊x/y⌋
+    "remainder", np.remainder,
+    (lambda xp, g, out, x, y: g,
+     lambda xp, g, out, x, y: -g * ((x - out) / y)),  # (x − out)/y is ⌊x/y⌋ to rounding
+    reads=(0, 1, OUT),
+)
 POWER = register(
     "power", np.power, (_power_dbase, _power_dexponent), reads=(0, 1, OUT), keeps_zero=True,
 )
@@ -177,6 +185,10 @@ EXPM1 = register(  # eˣ − 1, exact for tiny x; its derivative is eˣ = out + 
 )
 TANH = register(  # tanh′ = 1 − tanh²
     "tanh", np.tanh, (lambda xp, g, out, x: g * (1.0 - out * out),), reads=(OUT,),
+)
+ERF = register(  # erf′(x) = (2/√π)·e^{−x²}
+    "erf", erf, (lambda xp, g, out, x: g * (2.0 / math.sqrt(math.pi)) * xp.exp(-(x * x)),),
+    reads=(0,),
 )
 SIN = register("sin", np.sin, (lambda xp, g, out, x: g * xp.cos(x),), reads=(0,))
 COS = register("cos", np.cos, (lambda xp, g, out, x: -g * xp.sin(x),), reads=(0,))
@@ -224,9 +236,11 @@ SUM = register(
 
 def _extremum_vjp(xp: Any, g: Any, out: Any, x: Any, axis: Any = None,
                   keepdims: bool = False) -> Any:
-    """The gradient goes to the extremal elements, shared equally among ties."""
+    """The gradient goes to the extremal elements, shared equally among ties; where the
+    extremum is NaN (NumPy propagates it), to the NaN elements."""
     kept_shape = reduced_shape(x.shape, axis, True)
-    is_extremum = x == xp.reshape(out, kept_shape)
+    kept = xp.reshape(out, kept_shape)
+    is_extremum = (x == kept) + (x != x) * (kept != kept)  # bools: + is or, * is and
     ties = xp.astype(xp.sum(is_extremum, axis=axis, keepdims=True), g.dtype)
     return xp.where(is_extremum, xp.reshape(g, kept_shape) / ties, 0.0)
 
@@ -374,8 +388,12 @@ def _einsum_vjp(xp: Any, g: Any, out: Any, *operands: Any, subscripts: str, argn
     others = [t for i, t in enumerate(terms) if i != argnum]
     available = set(_einsum_tokens(output)).union(*(_einsum_tokens(t) for t in others))
     kept = [token for token in target if token in available]
-    spec = ",".join([output, *others]) + "->" + "".join(kept)
+    # This operand has no "..." but the others do: keep their ellipsis axes, then sum them.
+    summed_ellipsis = "..." in available and "..." not in target
+    spec = ",".join([output, *others]) + "->" + "..." * summed_ellipsis + "".join(kept)
     grad = xp.einsum(spec, g, *(op for i, op in enumerate(operands) if i != argnum))
+    if summed_ellipsis:
+        grad = xp.sum(grad, axis=tuple(range(grad.ndim - len(kept))))
     if len(kept) == len(target):
         return grad
     # Re-insert the summed-away indices as size-1 axes, then broadcast over them.

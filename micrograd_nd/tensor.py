@@ -51,7 +51,8 @@ class Tensor:
     """
 
     __slots__ = (
-        "__weakref__", "_data", "_node", "_retains_grad", "_versions", "grad", "requires_grad",
+        "__weakref__", "_created_at", "_data", "_grad", "_node", "_retains_grad", "_versions",
+        "requires_grad",
     )
 
     def __init__(
@@ -61,29 +62,64 @@ class Tensor:
         dtype: Any = None,
         copy: bool = True,
     ) -> None:
+        source = data
         if isinstance(data, Tensor):
-            value_read("Tensor(t)", data)
             data = data._data
-        self._init(as_data_array(data, dtype=dtype, copy=copy), None)
-        if requires_grad:
-            self.requires_grad_(True)
+        array = as_data_array(data, dtype=dtype, copy=copy)
+        if array is not data and isinstance(source, Tensor):
+            value_read("Tensor(t) (a copy)", source)  # a replay would not copy it again
+        if copy or not np.may_share_memory(array, data):
+            self._init(array, None)
+        elif isinstance(source, Tensor):
+            self._init(array, source._versions)  # the same memory: the same version counter
+        else:
+            self._init(array, _borrowed_counter())
+        if requires_grad is not False:
+            self.requires_grad_(requires_grad)
 
-    def _init(self, data: np.ndarray, versions: list[int] | None) -> None:
-        """Set every field: the one place a tensor's state is made."""
+    def _init(self, data: np.ndarray, versions: list | None) -> None:
+        """Set every field: the one place a tensor's state is made.
+
+        ``versions`` is the version counter of the memory ``data`` lives in, shared by every
+        tensor that views it: [changes so far, the change a recorded op made last (−1: none),
+        whether the memory is a caller's ndarray the tensor borrowed]. ``_created_at`` is the
+        version this tensor's value was made at.
+        """
         self._data = data
-        self._versions = [0] if versions is None else versions
-        self.grad: Tensor | None = None
+        self._versions = [0, -1, False] if versions is None else versions
+        self._created_at = self._versions[0]
+        self._grad: Tensor | None = None
         self._node: Node | None = None
         self._retains_grad = False
         self.requires_grad = False
 
     @staticmethod
-    def _make(data: np.ndarray, versions: list[int] | None = None) -> Tensor:
+    def _make(data: np.ndarray, versions: list | None = None) -> Tensor:
         """A tensor around an array the library already validated (no copy); ``versions`` is
         the counter to share when ``data`` is a view of another tensor's memory."""
         tensor = _new(Tensor)
         tensor._init(data, versions)
         return tensor
+
+    @property
+    def grad(self) -> Tensor | None:
+        """∂L/∂self accumulated by ``backward()`` (a tensor of this shape and dtype), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f".grad must be a Tensor or None, got {type(value).__name__} (wrap an array "
+                    "with micrograd_nd.Tensor(array))"
+                )
+            if value.shape != self.shape or value.dtype != self.dtype:
+                raise ValueError(
+                    f".grad must match its tensor: shape {self.shape} and dtype {self.dtype}, "
+                    f"got shape {value.shape} and dtype {value.dtype}"
+                )
+        self._grad = value
 
     # ---- the array and its version -----------------------------------------------------------
     @property
@@ -331,6 +367,14 @@ class Tensor:
         """Whether an in-place change must be recorded in the graph (and may it be at all)."""
         if not (_grad_mode.enabled and (self.requires_grad or other.requires_grad)):
             return False
+        node = self._node
+        if node is not None and node.view:
+            raise RuntimeError(
+                f"{symbol}: this tensor is a view of another tensor's memory (made by "
+                f"'{node.primitive.name}') in a recorded graph; changing it in place would "
+                "change that tensor behind its history. Change the base instead, e.g. "
+                "h[0] = h[0] + y rather than h[0] += y"
+            )
         if self._node is None and self.requires_grad:
             instead = ("build a new tensor with where() or concatenate()" if symbol == "setitem"
                        else f"make a new tensor (t = t {symbol.rstrip('=')} x)")
@@ -344,26 +388,28 @@ class Tensor:
 
     def _rebind(self, primitive: P.Primitive, compute: Any, symbol: str, position: int = 0
                 ) -> None:
-        """Record an in-place change. ``compute(before)`` applies ``primitive`` with this
-        tensor's old value at input ``position``; ``before`` takes over this tensor's history,
-        and this tensor becomes the op's result, written into its own memory.
+        """Record an in-place change. ``compute(old)`` applies ``primitive`` with this tensor's
+        old value at input ``position``; this tensor then becomes the op's result, written into
+        its own memory. Ops recorded earlier keep the history it had (their nodes point at
+        it), and every other tensor sharing this memory is stale from now on: using one in a
+        recorded op raises.
 
-        If the op's rules read the old value, ``before`` holds a copy of it (the write would
-        destroy it); the history's own saved values keep this tensor's version counter, so a
-        rule that needs them still sees the change and refuses.
+        If the op's rules read the old value, it is passed as a copy (the write destroys it).
         """
         reads = primitive.reads
-        old_value_read = reads is None or position in reads
-        before = Tensor._make(self._data.copy() if old_value_read else self._data,
-                              None if old_value_read else self._versions)
-        before._node, before.requires_grad = self._node, self.requires_grad
-        result = compute(before)
+        old = self
+        if reads is None or position in reads:
+            old = Tensor._make(self._data.copy())
+            old._node, old.requires_grad = self._node, self.requires_grad
+        result = compute(old)
         self._write(result._data, symbol)
+        counter = self._versions
+        counter[1] = counter[0]  # a recorded write: other aliases no longer match their history
+        self._created_at = counter[0]
         node = self._node = result._node
         self.requires_grad = result.requires_grad
         if node is not None:  # the node's output is now this tensor's memory
-            node.out, node.out_counter = self._data, self._versions
-            node.out_version = self._versions[0]
+            node.out, node.out_counter = self._data, counter
             node.versions = node.read_versions()
 
     def _write(self, value: np.ndarray, symbol: str) -> None:
@@ -422,27 +468,25 @@ def apply(primitive: P.Primitive, *inputs: Tensor, **params: Any) -> Tensor:
         data = np.asarray(data)
     if _anomaly_mode.enabled:
         check_finite(primitive.name, data, "value", None)
+    shared = None if data.base is None else _shared_counter(data, inputs)
     result = _new(Tensor)
-    result._init(data, None if data.base is None else _shared_counter(data, inputs))
+    result._init(data, shared)
     if _grad_mode.enabled and primitive.rules is not None and data.dtype.kind == "f":
+        recorded = False
         for t in inputs:
-            if t.requires_grad:
-                _record(primitive, inputs, arrays, result, params)
-                break
+            recorded = recorded or t.requires_grad
+            # Stale: a result changed in place since it was made (its history no longer gives
+            # its value), or any tensor whose memory a recorded op changed through an alias.
+            counter = t._versions
+            if counter[0] != t._created_at and (t._node is not None
+                                                or counter[1] > t._created_at):
+                raise _stale_history_error(primitive, t)
+        if recorded:
+            result._node = Node(primitive, inputs, arrays, result, params, shared is not None)
+            result.requires_grad = True
     if _trace.tracer is not None:  # inside compile(fn): the op joins the trace (compile.py)
         _trace.tracer.record(primitive, inputs, params, result)
     return result
-
-
-def _record(primitive: P.Primitive, inputs: tuple[Tensor, ...], arrays: tuple[np.ndarray, ...],
-            result: Tensor, params: dict) -> None:
-    """Make ``result`` the recorded output of ``primitive`` applied to ``inputs``."""
-    for t in inputs:
-        node = t._node
-        if node is not None and node.out_counter[0] != node.out_version:
-            raise _stale_history_error(primitive, t)
-    result._node = Node(primitive, inputs, arrays, result, params)
-    result.requires_grad = True
 
 
 def _shared_counter(view: np.ndarray, inputs: tuple[Tensor, ...]) -> list[int] | None:
@@ -454,11 +498,13 @@ def _shared_counter(view: np.ndarray, inputs: tuple[Tensor, ...]) -> list[int] |
 
 
 def _stale_history_error(primitive: P.Primitive, tensor: Tensor) -> InPlaceModificationError:
+    made = "a leaf" if tensor._node is None else f"made by '{tensor._node.primitive.name}'"
     return InPlaceModificationError(
-        f"'{primitive.name}': an input (shape {tensor.shape}, made by "
-        f"'{tensor._node.primitive.name}') was changed in place through another tensor sharing "
-        "its memory after it was computed, so its recorded history no longer gives its value. "
-        "Compute it again after the change, or change a copy."
+        f"'{primitive.name}': an input (shape {tensor.shape}, {made}) was changed in place "
+        "after it was made, through itself or another tensor sharing its memory, so its "
+        "recorded history no longer gives its value. Use the tensor the change was made "
+        "through (or compute this one again after the change); call .detach() after the "
+        "change for a constant."
     )
 
 
@@ -478,9 +524,18 @@ def as_tensor(value: ArrayLike, partner: np.dtype | None = None, op: str = "Tens
         return Tensor._make(scalar_array(value, partner, op))
     if type(value) is _ndarray:
         check_tensor_dtype(value.dtype, op)
-        if value.dtype.isnative:
-            return Tensor._make(value)
-    return Tensor._make(as_data_array(value))
+        if value.dtype.isnative:  # borrowed, not copied: a node that reads it saves a copy
+            return Tensor._make(value, _borrowed_counter())
+    try:
+        return Tensor._make(as_data_array(value))
+    except (TypeError, ValueError, OverflowError) as error:
+        raise type(error)(f"{op}: an operand is not numeric data: {error}") from None
+
+
+def _borrowed_counter() -> list:
+    """A version counter for memory that belongs to a caller's ndarray: writes into it are not
+    seen, so a recorded op that reads it saves a copy."""
+    return [0, -1, True]
 
 
 def as_tensors(x: ArrayLike, y: ArrayLike, op: str) -> tuple[Tensor, Tensor]:

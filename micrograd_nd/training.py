@@ -25,6 +25,7 @@ checkpoint (``resume_from=``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sys
 import time
@@ -38,8 +39,10 @@ from .callbacks import Callback, TrainingRun
 from .checkpoint import Scheduler, load_checkpoint
 from .compiler import CompiledFunction
 from .data import batches
+from .functional import binary_cross_entropy_with_logits
 from .history import History
 from .modes import no_grad
+from .nn.losses import BCEWithLogitsLoss
 from .nn.module import Module
 from .optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from .optim.optimizer import Optimizer
@@ -119,6 +122,15 @@ def accuracy(outputs: ArrayLike, labels: ArrayLike, threshold: float = 0.5) -> f
         raise ValueError("accuracy: no samples")
     labels = _class_labels(labels, num_classes, predicted.shape[0])
     return float(np.mean(predicted == labels))
+
+
+def _metric_for(metric: Metric | None, loss_fn: Callable[..., Any]) -> Metric | None:
+    """The default :func:`accuracy` reads a single output as a probability (> 0.5); with a
+    loss on logits (``BCEWithLogitsLoss``) the same decision is logit > 0."""
+    if metric is accuracy and (isinstance(loss_fn, BCEWithLogitsLoss)
+                               or loss_fn is binary_cross_entropy_with_logits):
+        return functools.partial(accuracy, threshold=0.0)
+    return metric
 
 
 # ---- checked inputs ---------------------------------------------------------------------------
@@ -205,6 +217,7 @@ def evaluate(
     for ``reduction="mean"``. The metric (default :func:`accuracy`) is None if not wanted.
     """
     X, y = _checked_pair(model, (X, y), "data", "evaluate")
+    metric = _metric_for(metric, loss_fn)
     was_training = model.training
     model.eval()
     total, outputs = 0.0, []
@@ -400,6 +413,7 @@ def fit(
     """
     # Misuse first: fit(model, loss, opt, X, y) puts the arrays where the pair and epochs go.
     callbacks = _check_fit_arguments(model, loss_fn, optimizer, scheduler, callbacks)
+    metric = _metric_for(metric, loss_fn)
     X, y = _checked_pair(model, train_data, "train_data", "fit")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int ≥ 0, got {epochs!r}")

@@ -77,7 +77,7 @@ def _labels(draw: st.DrawFn, rng: np.random.Generator, cost: str, n: int, k: int
     if cost == "binary_cross_entropy":
         return rng.uniform(0.0, 1.0, size=(n, k))
     if cost == "softmax_cross_entropy":
-        if draw(st.booleans()):  # one-hot, as 003 writes it
+        if draw(st.booleans()):  # one-hot, as the feed-forward article writes it
             return np.eye(k)[rng.integers(0, k, size=n)]
         weights = rng.uniform(1e-3, 1.0, size=(n, k))
         return weights / weights.sum(axis=1, keepdims=True)
@@ -96,12 +96,10 @@ def cases(draw: st.DrawFn) -> Case:
     widths = draw(st.lists(st.integers(1, 12), min_size=depth + 1, max_size=depth + 1))
     cost = draw(st.sampled_from(reference.COSTS))
     activations = [draw(st.sampled_from(HIDDEN_ACTIVATIONS)) for _ in range(depth - 1)]
-    if cost == "binary_cross_entropy":
-        activations.append("sigmoid")
-    elif cost == "softmax_cross_entropy":
-        activations.append("identity")
-    else:
-        activations.append(draw(st.sampled_from(HIDDEN_ACTIVATIONS)))
+    rule = reference.COST_RULES[cost]
+    # Mostly the output activation the cost pairs with (sigmoid for cross-entropy, identity for
+    # softmax cross-entropy), otherwise any the cost is defined for: the general (10) must hold.
+    activations.append(draw(st.just(rule.pairs_with) | st.sampled_from(rule.outputs)))
     scales = [draw(st.sampled_from(WEIGHT_SCALES)) for _ in range(depth)]
     n = draw(st.integers(1, 16))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))

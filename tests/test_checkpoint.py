@@ -193,3 +193,17 @@ def test_extra_values_and_epoch_round_trip(tmp_path: Path):
     assert info.epoch == 7 and info.extra == {"note": "best so far", "val_loss": 0.25}
     with pytest.raises(ValueError, match="epoch must be an int ≥ 0"):
         save_checkpoint(tmp_path / "c.npz", model, epoch=-1)
+
+
+def test_the_default_generator_is_saved_and_restored(tmp_path):
+    """Layers and dropout built without rng draw from the library's default Generator: a
+    resumed run must continue its stream exactly (oracle: the uninterrupted stream)."""
+    mg.manual_seed(5)
+    model = nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5))
+    mg.randn(4)
+    path = tmp_path / "run.npz"
+    save_checkpoint(path, model, epoch=1)
+    expected = mg.randn(6).data
+    mg.manual_seed(99)  # a different stream, then back to the checkpoint's
+    load_checkpoint(path, model)
+    np.testing.assert_array_equal(mg.randn(6).data, expected)

@@ -461,7 +461,7 @@ ESCAPES = {
     "x in t": (lambda loss, logits, *_: loss * 2.0 if 1e9 in logits else loss, "x in t"),
     "repr(t)": (lambda loss, *_: loss + 0.0 * len(repr(loss)), "repr(t)"),
     "np.argmax(t)": (lambda loss, logits, *_: loss + 0.0 * float(np.argmax(logits)),
-                     "numpy.argmax(t)"),
+                     "reads a tensor's value"),
     "index with a tensor": (lambda loss, logits, x, y, *_: loss + 0.0 * logits[
         mg.Tensor(np.arange(len(y))), y].sum(), "indexing with a tensor"),
     "Tensor(t)": (lambda loss, logits, *_: loss + 0.0 * mg.Tensor(logits).sum(), "Tensor(t)"),

@@ -28,7 +28,8 @@ def test_norms_match_the_delta_rule():
 
 
 def test_deep_sigmoid_gradients_shrink_towards_the_input():
-    """Seed 003: σ′ ≤ ¼, so with modest weights each sigmoid layer shrinks δ."""
+    """The vanishing-gradient article: σ′ ≤ ¼, so with modest weights each sigmoid layer shrinks
+    δ."""
     model = MLP([8] * 7 + [2], activation="sigmoid", rng=0, dtype=np.float64)
     X = np.random.default_rng(1).normal(size=(16, 8))
     norms = gradient_norms(model, X, np.arange(16) % 2)

@@ -99,6 +99,75 @@ def test_dim_and_keepdim_are_accepted_where_axis_and_keepdims_are():
     t = mg.Tensor(np.arange(6.0).reshape(2, 3))
     np.testing.assert_array_equal(t.sum(dim=1, keepdim=True).data, [[3.0], [12.0]])
     np.testing.assert_array_equal(mg.mean(t, dim=0).data, [1.5, 2.5, 3.5])
-    np.testing.assert_array_equal(t.max(dim=-1).data, [2.0, 5.0])
+    values, indices = t.max(dim=-1)  # PyTorch's spelling gets PyTorch's (values, indices)
+    np.testing.assert_array_equal(values.data, [2.0, 5.0])
+    np.testing.assert_array_equal(indices.data, [2, 2])
+    np.testing.assert_array_equal(t.min(axis=0).data, [0.0, 1.0, 2.0])  # NumPy's: values
     with pytest.raises(TypeError, match="pass axis= or dim=, not both"):
         t.sum(axis=0, dim=0)
+
+
+def test_maximum_and_max_share_the_gradient_at_ties():
+    """Central differences at a tie measure the mean of the one-sided slopes: ½ each."""
+    a, b = mg.Tensor([2.0, 1.0], requires_grad=True), mg.Tensor([2.0, 3.0], requires_grad=True)
+    mg.maximum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [0.5, 0.0])
+    np.testing.assert_array_equal(b.grad.data, [0.5, 1.0])
+    x = mg.Tensor([[3.0, 3.0, 1.0], [0.0, 5.0, 5.0]], requires_grad=True)
+    mg.max(x, axis=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
+    mg.gradcheck(lambda t: mg.maximum(t, mg.Tensor([2.0])), [np.array([2.0])])
+
+
+def test_reductions_follow_numpys_accumulators():
+    """np.mean sums integers in float64 and float16 in float32; np.linalg.norm casts ints."""
+    big = np.array([2 ** 62, 2 ** 62], np.int64)
+    assert mg.mean(mg.Tensor(big)).item() == np.mean(big)
+    half = np.array([6e4, 6e4], np.float16)
+    assert mg.mean(mg.Tensor(half)).item() == np.mean(half) == np.float16(6e4)
+    small = np.array([200, 200], np.int16)
+    assert mg.norm(mg.Tensor(small)).item() == np.linalg.norm(small)
+    signed = np.array([-128, 1], np.int8)
+    assert mg.norm(mg.Tensor(signed), ord=1).item() == np.linalg.norm(signed, ord=1)
+    values = np.random.default_rng(0).random(999).astype(np.float32)
+    assert mg.mean(mg.Tensor(values)).item() == np.mean(values)  # sum / n, not sum·(1/n)
+
+
+def test_abs_has_derivative_zero_at_zero_like_pytorch_and_central_differences():
+    x = mg.Tensor([-2.0, 0.0, 3.0], requires_grad=True)
+    mg.abs(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [-1.0, 0.0, 1.0])
+    mg.gradcheck(mg.abs, [np.array([0.0])])
+
+
+def test_the_gradient_of_max_reaches_a_nan_that_is_the_maximum():
+    x = mg.Tensor([1.0, np.nan, 3.0], requires_grad=True)
+    mg.max(x).backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 0.0])
+
+
+def test_where_keeps_the_entropy_term_finite_at_zero():
+    """where(p > 0, p·ln p, 0): the unselected branch's 0·(−∞) must not become NaN."""
+    p = mg.Tensor([0.0, 0.5], requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mg.where(p > 0, p * mg.log(p), 0.0).sum().backward()
+    np.testing.assert_allclose(p.grad.data, [0.0, np.log(0.5) + 1.0])
+
+
+def test_python_operators_numpy_code_uses():
+    """&, |, ^, ~ on masks; // and round() without gradient; % with NumPy's sign convention."""
+    x = mg.Tensor([5.3, -2.5, 7.0], requires_grad=True)
+    np.testing.assert_array_equal(((x > 0) & (x < 6)).data, [True, False, False])
+    np.testing.assert_array_equal(((x < 0) | (x > 6)).data, [False, True, True])
+    np.testing.assert_array_equal(((x > 0) ^ (x > 6)).data, [True, False, False])
+    np.testing.assert_array_equal((~(x > 0)).data, [False, True, False])
+    np.testing.assert_array_equal((x // 2).data, np.floor_divide(x.data, 2))
+    assert not (x // 2).requires_grad
+    np.testing.assert_array_equal(round(x).data, np.round(x.data))
+    y = mg.Tensor([2.0, 2.0, -3.0], requires_grad=True)
+    r = x % y
+    np.testing.assert_array_equal(r.data, np.remainder(x.data, y.data))
+    r.sum().backward()
+    np.testing.assert_array_equal(y.grad.data, -np.floor_divide(x.data, y.data))
+    with pytest.raises(TypeError, match="bitwise_and: not defined for float64"):
+        x & x

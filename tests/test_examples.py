@@ -44,10 +44,10 @@ def test_train_digits_compiled_gives_the_same_model(tmp_path, capsys):
         assert np.array_equal(saved[0][name], saved[1][name]), name
 
 
-def test_seed001_sigmoid_digits_quick(capsys):
+def test_digit_article_sigmoid_quick(capsys):
     pytest.importorskip("sklearn")
     for cost in ("square", "ce"):
-        result = load_example("seed001_sigmoid_digits").main(["--quick", "--cost", cost])
+        result = load_example("digit_article_sigmoid").main(["--quick", "--cost", cost])
         assert result["gradcheck_relative"] < 1e-4
         assert 0.0 <= result["accuracy"] <= 1.0
     assert "test accuracy" in capsys.readouterr().out
@@ -93,7 +93,8 @@ def test_vanishing_gradients_example(tmp_path, capsys):
     curves = load_example("vanishing_gradients").main(
         ["--depth", "6", "--width", "16", "--batch", "32", "--out", str(tmp_path)])
     sigmoid, relu = curves["sigmoid"], curves["relu"]
-    # Seed 003's observation: the first layer's gradient is far smaller than the last's with
+    # The vanishing-gradient article's observation: the first layer's gradient is far smaller than
+    # the last's with
     # sigmoid hidden layers, and not with ReLU ones.
     assert sigmoid[0] < 0.05 * sigmoid[-1]
     assert relu[0] > 0.1 * relu[-1]

@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 import micrograd_nd as mg
 from micrograd_nd import GradcheckError, Tensor, gradcheck, gradgradcheck
+from micrograd_nd.finite_differences import numerical_gradient, numerical_jacobian
 from micrograd_nd.primitives import PRIMITIVES, register
 from micrograd_nd.tensor import apply
 
@@ -78,7 +79,7 @@ def test_gradcheck_does_not_mutate_inputs():
 
 
 def test_gradcheck_needs_inputs_and_a_tensor_output():
-    with pytest.raises(ValueError, match="at least one input"):
+    with pytest.raises(ValueError, match="gradcheck: needs at least one input"):
         gradcheck(lambda: Tensor(1.0), [])
     with pytest.raises(TypeError, match="must return a Tensor"):
         gradcheck(lambda a: np.asarray(a), [np.ones(2)])
@@ -191,3 +192,101 @@ def test_gradgradcheck_rejects_wrong_second_derivative_of_a_binary_rule(temporar
     assert gradcheck(fn, [x, y])
     with pytest.raises(GradcheckError, match=r"input 1"):
         gradgradcheck(fn, [x, y], grad_outputs=np.ones(2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Any memory layout: transposed, strided, reversed, 0-d and broadcast views check the same.
+# ---------------------------------------------------------------------------------------------
+_BASE = np.arange(1.0, 13.0).reshape(3, 4) / 7.0
+LAYOUTS = {
+    "transposed": _BASE.T,
+    "fortran": np.asfortranarray(_BASE),
+    "step slice": _BASE[::2, ::3],
+    "negative strides": _BASE[::-1, ::-2],
+    "0-d": np.array(0.75),
+    "0-d view": _BASE[1, 2, ...],
+    "broadcast view": np.broadcast_to(_BASE[0], (2, 4)),
+    "float32 transposed": _BASE.astype(np.float32).T,
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_numerical_gradient_does_not_depend_on_layout(layout):
+    """Σ w² has gradient 2w (closed form); the old reshape(-1) perturbed a copy for A.T."""
+    view = LAYOUTS[layout]
+    (numeric,) = numerical_gradient(lambda w: np.sum(w * w), [view])
+    assert numeric.shape == view.shape
+    np.testing.assert_allclose(numeric, 2.0 * np.asarray(view, dtype=np.float64), rtol=1e-9,
+                               atol=1e-9)
+    (jacobian,) = numerical_jacobian(lambda w: w * w, [view])
+    expected = np.diag(2.0 * np.ravel(np.asarray(view, dtype=np.float64)))
+    np.testing.assert_allclose(jacobian.reshape(expected.shape), expected, atol=1e-8)
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_gradcheck_passes_a_correct_gradient_in_any_layout(layout):
+    view = LAYOUTS[layout]
+    assert gradcheck(lambda w: (w * w).sum(), [view])
+    assert gradcheck(lambda w: mg.tanh(w) * 3.0, [Tensor(view)])
+    assert gradgradcheck(lambda w: (w * w * w).sum(), [view])
+
+
+@pytest.mark.parametrize("layout", ["transposed", "negative strides", "broadcast view"])
+def test_gradcheck_still_catches_a_wrong_rule_in_any_layout(layout, temporary_primitive):
+    wrong_square = temporary_primitive(np.square, (lambda xp, g, out, x: g * 2.0 * x * 1.01,))
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda w: apply(wrong_square, w).sum(), [LAYOUTS[layout]], rtol=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments that would make the check meaningless are refused (issue: a rule 100x wrong passed).
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def hundredfold_square(temporary_primitive):
+    rule = temporary_primitive(np.square, (lambda xp, g, out, x: g * 200.0 * x,))
+    return lambda w: apply(rule, w).sum()
+
+
+@pytest.mark.parametrize(("inputs", "kwargs", "error", "message"), [
+    ([np.ones(3)], {"atol": -1.0, "rtol": -1.0}, ValueError,
+     r"gradcheck: atol must be a finite number ≥ 0, got -1\.0"),
+    ([np.ones(3)], {"rtol": float("nan")}, ValueError, r"gradcheck: rtol must be a finite"),
+    ([np.ones(3)], {"atol": float("inf")}, ValueError, r"gradcheck: atol must be a finite"),
+    ([np.ones(3)], {"rtol": "1e-3"}, TypeError, r"gradcheck: rtol must be a real number"),
+    ([np.ones(3)], {"eps": 0.0}, ValueError, r"gradcheck: eps must be a finite number > 0"),
+    ([np.ones(3)], {"eps": -1e-6}, ValueError, r"gradcheck: eps must be a finite number > 0"),
+    ([np.ones(3)], {"eps": float("nan")}, ValueError, r"gradcheck: eps must be a finite"),
+    ([np.full(3, 1e12)], {"eps": 1e-6}, ValueError,
+     r"gradcheck: eps=1e-06 does not change input 0 at index \(0,\) \(value 1000000000000\.0\)"),
+    ([np.full(3, np.nan)], {}, ValueError,
+     r"gradcheck: input 0 has a non-finite value \(nan at index \(0,\)\)"),
+    ([np.array([1.0, np.inf])], {}, ValueError, r"input 0 has a non-finite value \(inf"),
+    ([np.ones(2, dtype=complex)], {}, TypeError, r"input 0 must hold real numbers"),
+    ([np.array([True, False])], {}, TypeError, r"input 0 must hold real numbers .* got dtype bool"),
+    (np.ones(3), {}, TypeError, r"inputs must be a list or tuple of arrays"),
+])
+def test_gradcheck_refuses_meaningless_arguments(hundredfold_square, inputs, kwargs, error,
+                                                 message):
+    with pytest.raises(error, match=message):
+        gradcheck(hundredfold_square, inputs, **kwargs)
+
+
+def test_a_hundredfold_wrong_rule_never_passes(hundredfold_square):
+    with pytest.raises(GradcheckError):
+        gradcheck(hundredfold_square, [np.array([0.5, -1.5])], atol=0.0, rtol=0.0)
+    assert gradcheck(hundredfold_square, [np.ones(2)], raise_exception=False) is False
+
+
+def test_gradcheck_refuses_a_function_that_is_not_finite_near_the_point():
+    with np.errstate(all="ignore"), pytest.raises(
+        ValueError, match=r"gradcheck: fn is not finite at input 0 index \(0,\) ± eps \(nan"
+    ):
+        gradcheck(lambda w: mg.sqrt(w), [np.array([0.0, 1.0])])
+
+
+def test_gradgradcheck_checks_its_vector():
+    with pytest.raises(ValueError, match=r"grad_outputs has shape \(2,\) but fn's output has "
+                                         r"shape \(3,\)"):
+        gradgradcheck(lambda w: w * w, [np.ones(3)], grad_outputs=np.ones(2))
+    with pytest.raises(ValueError, match=r"grad_outputs has a non-finite value"):
+        gradgradcheck(lambda w: w * w, [np.ones(3)], grad_outputs=np.full(3, np.nan))

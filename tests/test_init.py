@@ -158,3 +158,52 @@ def test_registry() -> None:
         init.get_initializer("glorot")
     with pytest.raises(TypeError):
         init.INITIALIZERS["mine"] = init.zeros  # read-only
+
+
+# ---- exact seeded values ------------------------------------------------------------------------
+# The statistical checks above cannot see a 0.1 % error in a scale (e.g. fan + 1 for fan = 500);
+# these compare every drawn number with the closed form applied to the same Generator's draws.
+EXACT_SHAPE = (5, 7, 2)  # fan_in = 14, fan_out = 10
+
+
+def _standard_normal(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(EXACT_SHAPE)
+
+
+def _symmetric_uniform(seed: int, bound: float) -> np.ndarray:
+    return -bound + 2.0 * bound * np.random.default_rng(seed).random(EXACT_SHAPE)
+
+
+@pytest.mark.parametrize(
+    ("nonlinearity", "mode", "slope", "fan", "gain"),
+    [
+        ("relu", "fan_in", 0.01, 14, math.sqrt(2.0)),
+        ("relu", "fan_out", 0.01, 10, math.sqrt(2.0)),
+        ("tanh", "fan_in", 0.01, 14, 5.0 / 3.0),
+        ("leaky_relu", "fan_in", 0.2, 14, math.sqrt(2.0 / 1.04)),
+        ("linear", "fan_out", 0.01, 10, 1.0),
+    ],
+)
+def test_kaiming_exact_seeded_values(nonlinearity, mode, slope, fan, gain) -> None:
+    normal = init.kaiming_normal(EXACT_SHAPE, nonlinearity=nonlinearity, mode=mode,
+                                 negative_slope=slope, rng=11)
+    np.testing.assert_allclose(normal, gain / math.sqrt(fan) * _standard_normal(11),
+                               rtol=1e-14, atol=0)
+    bound = gain * math.sqrt(3.0 / fan)
+    uniform = init.kaiming_uniform(EXACT_SHAPE, nonlinearity=nonlinearity, mode=mode,
+                                   negative_slope=slope, rng=12)
+    np.testing.assert_allclose(uniform, _symmetric_uniform(12, bound), rtol=1e-14,
+                               atol=4 * np.finfo(np.float64).eps * bound)
+
+
+@pytest.mark.parametrize("gain", [1.0, 5.0 / 3.0])
+def test_xavier_and_uniform_exact_seeded_values(gain: float) -> None:
+    std = gain * math.sqrt(2.0 / (14 + 10))
+    np.testing.assert_allclose(init.xavier_normal(EXACT_SHAPE, gain=gain, rng=13),
+                               std * _standard_normal(13), rtol=1e-14, atol=0)
+    bound = gain * math.sqrt(6.0 / (14 + 10))
+    eps = np.finfo(np.float64).eps
+    np.testing.assert_allclose(init.xavier_uniform(EXACT_SHAPE, gain=gain, rng=14),
+                               _symmetric_uniform(14, bound), rtol=1e-14, atol=4 * eps * bound)
+    np.testing.assert_allclose(init.uniform(EXACT_SHAPE, rng=15), _symmetric_uniform(15, 0.1),
+                               rtol=1e-14, atol=4 * eps * 0.1)

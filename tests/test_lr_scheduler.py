@@ -197,3 +197,18 @@ def test_plateau_state_dict_round_trip():
 def test_the_module_is_reachable_as_in_pytorch():
     assert optim.lr_scheduler is lr_scheduler
     assert optim.lr_scheduler.StepLR is StepLR
+
+
+def test_a_second_scheduler_on_the_same_optimiser_is_refused_not_silently_undone():
+    """PyTorch chains schedulers multiplicatively; closed forms would overwrite each other."""
+    from micrograd_nd import nn, optim
+    opt = optim.SGD(nn.Linear(2, 2, rng=0).parameters(), lr=0.1)
+    first = optim.lr_scheduler.ExponentialLR(opt, 0.9)
+    second = optim.lr_scheduler.StepLR(opt, 3, 0.5)
+    first.step()
+    with pytest.raises(ValueError, match=r"StepLR\.step: param group 0's lr is 0\.09.*another "
+                                         r"scheduler"):
+        second.step()
+    opt.param_groups[0]["lr"] = 0.5  # a hand edit
+    with pytest.raises(ValueError, match="something else changed it"):
+        first.step()

@@ -171,8 +171,9 @@ def test_mlp_rejects_bad_sizes(sizes):
 
 
 def test_mlp_rejects_unknown_activation_listing_valid_names():
-    with pytest.raises(ValueError, match="identity, relu, sigmoid, softmax, tanh"):
-        nn.MLP([2, 2], activation="gelu")
+    with pytest.raises(ValueError, match="elu, gelu, identity, leaky_relu, log_softmax, relu, "
+                                         "sigmoid, silu, softmax, softplus, tanh"):
+        nn.MLP([2, 2], activation="swish")
     with pytest.raises(ValueError, match="valid names"):
         nn.MLP([2, 2], output_activation="swish")
 
@@ -323,3 +324,110 @@ def test_any_mlp_round_trips_through_a_file(tmp_path_factory, sizes, activation,
     assert_same(fresh.state_dict(), model.state_dict())
     x = np.random.default_rng(seed).standard_normal((3, sizes[0]))
     np.testing.assert_array_equal(fresh(x).data, model(x).data)
+
+
+# ---- buffers -------------------------------------------------------------------------------------
+class _Counter(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(np.ones(2))
+        self.register_buffer("count", mg.Tensor(np.zeros(2)))
+        self.register_buffer("cache", mg.Tensor(np.ones(1)), persistent=False)
+        self.register_buffer("unused", None)
+
+
+def test_buffers_are_state_but_not_parameters():
+    model = nn.Sequential(_Counter(), nn.Linear(2, 1, rng=0))
+    assert [name for name, _ in model.named_parameters()] == [
+        "layers.0.scale", "layers.1.weight", "layers.1.bias"]
+    assert [name for name, _ in model.named_buffers()] == ["layers.0.count", "layers.0.cache"]
+    assert list(model.state_dict()) == [
+        "layers.0.scale", "layers.1.weight", "layers.1.bias", "layers.0.count"]
+    state = model.state_dict()
+    state["layers.0.count"] = np.array([3.0, 4.0])
+    model.load_state_dict(state)
+    np.testing.assert_array_equal(model[0].count.data, [3.0, 4.0])
+    assert model[0].count.version == 1  # written in place through the data setter
+
+
+def test_buffer_assignment_and_name_rules():
+    module = _Counter()
+    module.count = mg.Tensor(np.full(2, 5.0))  # a registered buffer takes a new tensor
+    assert module.state_dict()["count"].tolist() == [5.0, 5.0]
+    module.unused = mg.Tensor(np.zeros(3))
+    assert "unused" in module.state_dict()
+    with pytest.raises(TypeError, match="_Counter: buffer 'count' holds a Tensor or None, got "
+                                        "ndarray"):
+        module.count = np.zeros(2)
+    with pytest.raises(ValueError, match="attribute 'scale' already exists"):
+        module.register_buffer("scale", mg.Tensor(np.zeros(1)))
+    with pytest.raises(ValueError, match=r"name must be a non-empty str without '\.'"):
+        module.register_buffer("a.b", None)
+    with pytest.raises(TypeError, match="'p' is a Parameter"):
+        module.register_buffer("p", nn.Parameter(np.zeros(1)))
+    module.count = nn.Parameter(np.zeros(2))  # a Parameter replaces the buffer
+    assert "count" in dict(module.named_parameters())
+    assert "count" not in dict(module.named_buffers())
+    del module.cache
+    assert [name for name, _ in module.named_buffers()] == ["unused"]
+
+
+# ---- ModuleDict ----------------------------------------------------------------------------------
+def test_module_dict_is_a_registering_dict():
+    heads = nn.ModuleDict({"a": nn.Linear(2, 3, rng=0), "b": nn.Linear(2, 1, rng=1)})
+    heads["c"] = nn.ReLU()
+    assert list(heads) == heads.keys() == ["a", "b", "c"]
+    assert len(heads) == 3 and "b" in heads and "z" not in heads
+    assert heads["a"] is heads.values()[0] and heads.items()[1][0] == "b"
+    assert [name for name, _ in heads.named_parameters()] == ["a.weight", "a.bias", "b.weight",
+                                                              "b.bias"]
+    heads.update([("d", nn.Tanh())])
+    assert isinstance(heads.pop("d"), nn.Tanh) and "d" not in heads
+    del heads["c"]
+    assert heads.keys() == ["a", "b"]
+    heads.eval()
+    assert not heads["a"].training
+    heads.clear()
+    assert len(heads) == 0 and heads.parameters() == []
+
+
+def test_module_dict_errors():
+    heads = nn.ModuleDict()
+    with pytest.raises(KeyError, match=r"ModuleDict has no key 'x'; keys: \[\]"):
+        heads["x"]
+    with pytest.raises(KeyError, match="no key 'x'"):
+        del heads["x"]
+    with pytest.raises(TypeError, match="ModuleDict holds Modules, got int for 'a'"):
+        heads["a"] = 3
+    with pytest.raises(TypeError, match="ModuleDict keys are strings"):
+        heads[1] = nn.ReLU()
+    for key in ("train", "keys", "training"):
+        with pytest.raises(ValueError, match=f"ModuleDict key '{key}' would hide the attribute"):
+            heads[key] = nn.ReLU()
+    with pytest.raises(ValueError, match=r"without '\.'"):
+        heads["a.b"] = nn.ReLU()
+    with pytest.raises(TypeError, match="mapping or \\(key, module\\) pairs"):
+        nn.ModuleDict([nn.ReLU()])
+
+
+# ---- activation modules --------------------------------------------------------------------------
+def test_new_activations_in_mlp_and_reprs():
+    for name in ("leaky_relu", "elu", "silu", "softplus"):
+        model = nn.MLP([3, 4, 2], activation=name, rng=0)
+        assert type(model[1]) is nn.ACTIVATIONS[name]
+        assert model(np.ones((2, 3))).shape == (2, 2)
+    model = nn.MLP([3, 2], output_activation="log_softmax", rng=0)
+    np.testing.assert_allclose(np.exp(model(np.ones((2, 3))).data).sum(axis=1), [1.0, 1.0])
+    reprs = [repr(m) for m in (nn.LeakyReLU(0.2), nn.ELU(), nn.GELU("tanh"), nn.Softplus(2.0),
+                               nn.LogSoftmax(1), nn.Softmax(0), nn.Dropout(0.25), nn.Flatten(),
+                               nn.BatchNorm1d(3), nn.LayerNorm(4), nn.HuberLoss(delta=2.0))]
+    assert reprs == [
+        "LeakyReLU(negative_slope=0.2)", "ELU(alpha=1.0)", "GELU(approximate='tanh')",
+        "Softplus(beta=2.0, threshold=20.0)", "LogSoftmax(dim=1)", "Softmax(dim=0)",
+        "Dropout(p=0.25)", "Flatten(start_dim=1, end_dim=-1)",
+        "BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)",
+        "LayerNorm((4,), eps=1e-05, elementwise_affine=True)",
+        "HuberLoss(reduction='mean', delta=2.0)",
+    ]
+    with pytest.raises(TypeError, match="Softmax: pass dim= or axis=, not both"):
+        nn.Softmax(0, axis=0)

@@ -24,6 +24,8 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "numpy.md"
 CASES = {
     "sum": (lambda a: np.sum(a, axis=1, keepdims=True), [A]),
     "mean": (lambda a: np.mean(a, axis=0), [A]),
+    "var": (lambda a: np.var(a, axis=1), [A]),
+    "std-ddof": (lambda a: np.std(a, axis=0, ddof=1), [A]),
     "max": (lambda a: np.max(a, axis=1), [A]),
     "amax": (lambda a: np.amax(a), [A]),
     "min": (lambda a: np.min(a, axis=0), [A]),

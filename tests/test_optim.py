@@ -346,11 +346,9 @@ def test_replaced_data_of_another_shape_is_named_at_step():
 def test_gradient_of_another_shape_is_refused_not_broadcast():
     p = nn.Parameter(np.zeros((4, 3)))
     opt = optim.SGD([p], lr=0.1)
-    p.grad = mg.Tensor(np.ones((1, 3)))  # would broadcast silently into every row
-    with pytest.raises(ValueError, match=r"gradient of parameter param_groups\[0\]\['params'\]"
-                                         r"\[0\] has shape \(1, 3\), the parameter has shape "
-                                         r"\(4, 3\)"):
-        opt.step()
+    with pytest.raises(ValueError, match=r"\.grad must match its tensor: shape \(4, 3\)"):
+        p.grad = mg.Tensor(np.ones((1, 3)))  # would broadcast silently into every row
+    opt.step()  # no gradient: nothing changes
     np.testing.assert_array_equal(p.data, 0.0)
 
 

@@ -43,6 +43,7 @@ GRADIENT_CASES: dict[str, tuple[Callable[..., mg.Tensor], list[np.ndarray]]] = {
     "divide": (mg.divide, [S, M]),
     "dot": (mg.dot, [M, V]),
     "einsum": (lambda a, b: mg.einsum("ij,kj->ik", a, b), [M, S]),
+    "erf": (mg.erf, [S]),
     "exp": (mg.exp, [S]),
     "expand_dims": (lambda a: mg.expand_dims(a, 1) * 2.0, [M]),
     "expm1": (mg.expm1, [S]),
@@ -68,6 +69,7 @@ GRADIENT_CASES: dict[str, tuple[Callable[..., mg.Tensor], list[np.ndarray]]] = {
     "permute": (lambda a: mg.permute(a, (1, 0)) * S.T, [M]),
     "power": (mg.power, [M, S]),
     "relu": (mg.relu, [S]),
+    "remainder": (mg.remainder, [S * 3.1, M]),
     "reshape": (lambda a: mg.reshape(a, (2, 6)) * np.arange(12.0).reshape(2, 6), [M]),
     "sigmoid": (mg.sigmoid, [S]),
     "sin": (mg.sin, [S]),
@@ -80,17 +82,24 @@ GRADIENT_CASES: dict[str, tuple[Callable[..., mg.Tensor], list[np.ndarray]]] = {
     "subtract": (mg.subtract, [M, S]),
     "sum": (lambda a: mg.sum(a, axis=0), [S]),
     "swapaxes": (lambda a: mg.swapaxes(a, 0, 1) * S.T, [M]),
+    "std": (lambda a: mg.std(a, axis=1), [S]),
     "tanh": (mg.tanh, [S]),
     "transpose": (lambda a: mg.transpose(a) * S.T, [M]),
     "unsqueeze": (lambda a: mg.unsqueeze(a, 0) * 3.0, [M]),
+    "var": (lambda a: mg.var(a, axis=0, correction=0), [S]),
     "where": (lambda a, b: mg.where(S > 0, a, b), [M, S]),
 }
 
 # Public callables that are not differentiable functions of tensors, with the reason.
 NOT_DIFFERENTIABLE = {
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",  # bool results
-    "tensor", "Tensor",  # constructors
+    "argmax", "argmin", "floor_divide", "round", "bitwise_and", "bitwise_or", "bitwise_xor",
+    "invert",  # integer, bool or piecewise-constant results
+    "tensor", "Tensor", "zeros", "ones", "full", "arange", "linspace", "eye", "rand", "randn",
+    "zeros_like", "ones_like",  # constructors
+    "manual_seed", "get_rng_state", "set_rng_state",  # random state
     "grad", "gradcheck", "gradgradcheck", "compile",  # the machinery (tested on its own)
+    "custom_op", "to_dot", "compare_manual",  # op factory, drawing, checker: tested on their own
     "is_grad_enabled", "is_anomaly_enabled", "get_default_dtype", "set_default_dtype",
 }
 EPS = {"astype": 2.0 ** -7}

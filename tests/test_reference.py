@@ -1,5 +1,6 @@
 """The hand-derived delta rule (``micrograd_nd.reference``) against finite differences, against
-itself (batched vs per-sample column form), and against 002's worked example."""
+itself (batched vs per-sample column form), and against the numbers the worked example
+("神经网络反向传播", docs/derivation.md) prints."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from reference_cases import (
 )
 
 from micrograd_nd import reference
+from micrograd_nd.finite_differences import numerical_gradient
 
 # ---------------------------------------------------------------------------------------------
 # Properties over random architectures
@@ -58,24 +60,25 @@ def test_result_shapes_and_no_mutation(case: Case) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The worked example of 002 (numbers from spec/backprop-formulas.md, printed by 002's code)
+# The worked example: the numbers its code prints (three inputs, two sigmoid hidden units,
+# one sigmoid output, square cost, no biases)
 # ---------------------------------------------------------------------------------------------
 
-EXAMPLE_002 = {
+WORKED_EXAMPLE = {
     "x": np.array([[0.5, 0.1, -0.2]]),
     "target": np.array([[0.6]]),
     "learnrate": 0.5,
-    # 002 stores input→hidden as (in, hidden) and computes x·W; our layout is (out, in).
+    # The example stores input→hidden as (in, hidden) and computes x·W; ours is (out, in).
     "weights": [
         np.array([[0.5, -0.6], [0.1, -0.2], [0.1, 0.7]]).T,
         np.array([[0.1, -0.3]]),
     ],
-    "biases": [np.zeros(2), np.zeros(1)],  # 002 has no biases
+    "biases": [np.zeros(2), np.zeros(1)],  # the example has no biases
 }
 
 
-def _example_002(form=reference.forward_backward) -> reference.BackpropResult:
-    ex = EXAMPLE_002
+def _worked_example(form=reference.forward_backward) -> reference.BackpropResult:
+    ex = WORKED_EXAMPLE
     return form(
         ex["weights"], ex["biases"], ex["x"], ex["target"], ["sigmoid", "sigmoid"], "square"
     )
@@ -85,7 +88,7 @@ def assert_matches_printed(actual: np.ndarray, printed: list[str]) -> None:
     """Each value equals its printed decimal to within half a unit of the last printed digit.
 
     Fully printed floats (17 digits) get 1e-15 relative instead: our overflow-free sigmoid may
-    round differently from 002's ``1 / (1 + exp(−x))`` in the last bit.
+    round differently from the example's ``1 / (1 + exp(−x))`` in the last bit.
     """
     actual = np.ravel(actual)
     assert actual.size == len(printed)
@@ -99,16 +102,16 @@ def assert_matches_printed(actual: np.ndarray, printed: list[str]) -> None:
 @pytest.mark.parametrize(
     "form", [reference.forward_backward, reference.forward_backward_per_sample]
 )
-def test_worked_example_002(form) -> None:
-    """002 prints output, error terms and weight changes; weight change = −learnrate · ∂C/∂W."""
-    result = _example_002(form)
-    lr = EXAMPLE_002["learnrate"]
+def test_worked_example(form) -> None:
+    """The example prints output, error terms and weight changes (= −learnrate · ∂C/∂W)."""
+    result = _worked_example(form)
+    lr = WORKED_EXAMPLE["learnrate"]
     assert_matches_printed(result.a[-1], ["0.48497343084992534"])
-    # 002's error terms are −δ: it writes error = target − output, which is −∂cost/∂y (11)
+    # Its error terms are −δ: it writes error = target − output, which is −∂cost/∂y (11)
     assert_matches_printed(-result.delta[1], ["0.028730669543515018"])
     assert_matches_printed(-result.delta[0], ["0.00070802", "-0.00204471"])
     assert_matches_printed(-lr * result.dW[1], ["0.00804047", "0.00555918"])
-    # 002 stores input→hidden as (in, hidden): compare the transpose of our (out, in) dW
+    # It stores input→hidden as (in, hidden): compare the transpose of our (out, in) dW
     printed_input_hidden = [
         *("1.77005547e-04", "-5.11178506e-04"),
         *("3.54011093e-05", "-1.02235701e-04"),
@@ -117,14 +120,14 @@ def test_worked_example_002(form) -> None:
     assert_matches_printed(-lr * result.dW[0].T, printed_input_hidden)
 
 
-def test_worked_example_002_step_applies_those_changes() -> None:
-    result = _example_002()
+def test_worked_example_step_applies_those_changes() -> None:
+    result = _worked_example()
     new_w, _ = reference.gradient_descent_step(
-        EXAMPLE_002["weights"], EXAMPLE_002["biases"], result, EXAMPLE_002["learnrate"]
+        WORKED_EXAMPLE["weights"], WORKED_EXAMPLE["biases"], result, WORKED_EXAMPLE["learnrate"]
     )
-    assert_matches_printed(new_w[1] - EXAMPLE_002["weights"][1], ["0.00804047", "0.00555918"])
-    assert new_w[0] is not EXAMPLE_002["weights"][0]
-    np.testing.assert_array_equal(EXAMPLE_002["weights"][1], [[0.1, -0.3]])  # not mutated
+    assert_matches_printed(new_w[1] - WORKED_EXAMPLE["weights"][1], ["0.00804047", "0.00555918"])
+    assert new_w[0] is not WORKED_EXAMPLE["weights"][0]
+    np.testing.assert_array_equal(WORKED_EXAMPLE["weights"][1], [[0.1, -0.3]])  # not mutated
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,7 +163,7 @@ def test_exact_bce_stays_finite_when_outputs_saturate() -> None:
     np.testing.assert_allclose(result.dW[0], [[1.0], [-1.0]])
 
 
-def test_bce_guard_reproduces_001s_code() -> None:
+def test_bce_guard_reproduces_the_digit_articles_code() -> None:
     rng = np.random.default_rng(1)
     weights, biases = [rng.normal(size=(3, 2))], [rng.normal(size=3)]
     X, labels = rng.normal(size=(4, 2)), rng.uniform(size=(4, 3))
@@ -168,10 +171,10 @@ def test_bce_guard_reproduces_001s_code() -> None:
         weights, biases, X, labels, ["sigmoid"], "binary_cross_entropy", bce_guard=1e-5
     )
     y = result.a[0]
-    code_001 = np.sum(-labels * np.log(y + 1e-5) - (1 - labels) * np.log(1 - y + 1e-5))
-    assert result.cost == pytest.approx(code_001, rel=1e-14)
-    d_outlayer_001 = (-labels / (y + 1e-5)) + ((1 - labels) / (1 - y + 1e-5))
-    np.testing.assert_allclose(result.delta[0], d_outlayer_001 * y * (1 - y), rtol=1e-14)
+    article_code = np.sum(-labels * np.log(y + 1e-5) - (1 - labels) * np.log(1 - y + 1e-5))
+    assert result.cost == pytest.approx(article_code, rel=1e-14)
+    d_outlayer = (-labels / (y + 1e-5)) + ((1 - labels) / (1 - y + 1e-5))
+    np.testing.assert_allclose(result.delta[0], d_outlayer * y * (1 - y), rtol=1e-14)
 
 
 def test_mse_is_torch_mean_and_sum_of_sample_means() -> None:
@@ -198,7 +201,95 @@ def test_softmax_cross_entropy_output_delta_is_prediction_minus_label() -> None:
     np.testing.assert_allclose(result.delta[0], (y_hat - labels) / 6, rtol=1e-13)
 
 
-def test_l2_step_is_003s_update() -> None:
+# ---------------------------------------------------------------------------------------------
+# The output δ: general (10) everywhere, the simplified product only where its pairing holds
+# ---------------------------------------------------------------------------------------------
+
+
+def _numeric_output_delta(args: dict) -> np.ndarray:
+    """∂C/∂z(L) by central differences of the cost as a function of z(L) (independent of (10))."""
+    problem = reference.validate(**args)
+    z_out = reference.forward_backward(**args).z[-1]
+    last = len(problem.weights) - 1
+    return numerical_gradient(lambda z: reference.data_cost_from_layer(problem, last, z),
+                              [z_out])[0]
+
+
+@pytest.mark.parametrize("output", reference.ACTIVATIONS)
+@pytest.mark.parametrize("form", [reference.forward_backward,
+                                  reference.forward_backward_per_sample])
+def test_softmax_cross_entropy_over_any_output_activation(form, output) -> None:
+    """δ(L) = (softmax(y)·Σ label − label) ⊙ g′(z): the article's ŷ − label only for identity."""
+    rng = np.random.default_rng(7)
+    args = {"weights": [rng.normal(size=(3, 2))], "biases": [rng.normal(size=3)],
+            "X": rng.normal(size=(4, 2)), "labels": np.eye(3)[[0, 2, 1, 1]],
+            "activations": [output], "cost": "softmax_cross_entropy", "reduction": "mean"}
+    result = form(**args)
+    np.testing.assert_allclose(result.delta[0], _numeric_output_delta(args), rtol=1e-6,
+                               atol=1e-9)
+    if output != "identity":  # the shortcut would be wrong here
+        shortcut = (reference.softmax(result.a[0]) - args["labels"]) / 4
+        assert np.max(np.abs(result.delta[0] - shortcut)) > 1e-2
+
+
+def test_output_delta_takes_the_shortcut_only_where_the_pairing_holds() -> None:
+    """A planted wrong pairing (cross-entropy over an identity output) gets the general (10)."""
+    bce = reference.COST_RULES["binary_cross_entropy"]
+    z = np.array([[0.3, -1.2]])
+    labels = np.array([[1.0, 0.25]])
+    y = reference.sigmoid(z)
+    paired = reference.output_delta(bce, "sigmoid", z, y, labels, y * (1 - y))
+    np.testing.assert_allclose(paired, y - labels, rtol=1e-15)  # (11)·(12) simplified
+    a = np.array([[0.6, 0.3]])  # an identity output in (0, 1): (4) is defined there
+    general = reference.output_delta(bce, "identity", a, a, labels, np.ones_like(a))
+    np.testing.assert_allclose(general, -labels / a + (1 - labels) / (1 - a), rtol=1e-15)
+    assert np.max(np.abs(general - (a - labels))) > 0.5
+
+
+def test_the_pairing_is_validated_where_the_cost_needs_it() -> None:
+    args = _valid_arguments()
+    with pytest.raises(ValueError, match="binary_cross_entropy needs a sigmoid output layer, "
+                                         "got activations\\[-1\\] = 'relu'"):
+        reference.forward_backward(**{**args, "cost": "bce", "activations": ["tanh", "relu"]})
+
+
+def test_every_cost_pairs_with_an_activation_it_is_defined_for() -> None:
+    for rule in reference.COST_RULES.values():
+        assert rule.pairs_with in reference.ACTIVATIONS
+        assert set(rule.outputs) <= set(reference.ACTIVATIONS)
+        assert rule.pairs_with in rule.outputs
+
+
+def test_cost_aliases_name_the_same_records() -> None:
+    assert reference.COST_ALIASES["bce"] == "binary_cross_entropy"
+    assert reference.COST_ALIASES["cross_entropy"] == "softmax_cross_entropy"
+    args = {**_valid_arguments(), "activations": ["tanh", "identity"],
+            "labels": np.eye(2)[[0, 1, 1, 0, 1]]}
+    by_alias = reference.forward_backward(**{**args, "cost": "cross_entropy"})
+    by_name = reference.forward_backward(**{**args, "cost": "softmax_cross_entropy"})
+    np.testing.assert_array_equal(by_alias.dW[0], by_name.dW[0])
+
+
+def test_sigmoid_derivative_keeps_its_digits_when_saturated() -> None:
+    """(12) y(1 − y) at z = 21 by 1 − y loses 7 digits; σ(z)σ(−z) keeps them (closed form
+    e^{−z}/(1 + e^{−z})², exact to rounding for z > 0)."""
+    z = np.array([5.0, 21.0, 30.0, -21.0])
+    g_prime = reference.activation_derivative("sigmoid", z, reference.sigmoid(z))
+    closed_form = np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))) ** 2
+    np.testing.assert_allclose(g_prime, closed_form, rtol=1e-14)
+
+
+def test_columns_layout_is_rows_transposed() -> None:
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(reference.COLUMNS.as_rows(reference.COLUMNS.as_rows(x)), x)
+    np.testing.assert_array_equal(reference.COLUMNS.as_rows(x), x.T)
+    rng = np.random.default_rng(5)
+    w, b, xs = rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=(2, 3))
+    np.testing.assert_allclose(reference.weighted_input_column(w, b, xs.T).T,
+                               reference.weighted_input(w, b, xs), rtol=1e-15)
+
+
+def test_l2_step_is_the_feed_forward_articles_update() -> None:
     rng = np.random.default_rng(4)
     weights = [rng.normal(size=(3, 2)), rng.normal(size=(1, 3))]
     biases = [rng.normal(size=3), rng.normal(size=1)]
@@ -269,7 +360,15 @@ INVALID = [
         "sigmoid output",
     ),
     ({"cost": "binary_cross_entropy", "labels": np.full((5, 2), 2.0)}, ValueError, r"in \[0, 1\]"),
-    ({"cost": "softmax_cross_entropy"}, ValueError, "output layer must be 'identity'"),
+    ({"cost": "bce", "activations": ["tanh", "identity"]}, ValueError,
+     "binary_cross_entropy needs a sigmoid output layer, got activations"),
+    ({"cost": 3}, TypeError, "cost must be a name"),
+    ({"bce_guard": -1e-5, "cost": "bce"}, ValueError, "bce_guard must be >= 0"),
+    ({"X": np.full((5, 3), np.nan)}, ValueError,
+     r"X has a non-finite value \(nan at index \(0, 0\)\)"),
+    ({"weights": [np.ones((4, 3)), np.full((2, 4), np.inf)]}, ValueError,
+     r"weights\[1\] has a non-finite value \(inf"),
+    ({"labels": np.full((5, 2), -np.inf)}, ValueError, "labels has a non-finite value"),
     (
         {
             "cost": "softmax_cross_entropy",

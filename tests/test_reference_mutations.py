@@ -48,8 +48,17 @@ def _sigmoid_derivative_of_z(name, z, a):
     return reference.activation_derivative(name, z, a)
 
 
-def _output_delta_without_g_prime(cost, a, labels, g_prime, bce_guard=0.0):
-    return reference.output_delta(cost, a, labels, np.ones_like(g_prime), bce_guard)  # (10)
+def _output_delta_without_g_prime(cost, activation, z, a, labels, g_prime):
+    return reference.output_delta(cost, activation, z, a, labels, np.ones_like(g_prime))  # (10)
+
+
+def _output_delta_shortcut_for_any_pairing(cost, activation, z, a, labels, g_prime):
+    # The old merged (10)–(11): "ŷ − label" whatever the output activation.
+    if cost.name == "softmax_cross_entropy":
+        return reference.softmax(a) - labels
+    if cost.paired_delta is not None:
+        return a - labels
+    return reference.output_delta(cost, activation, z, a, labels, g_prime)
 
 
 def _transposed_pullback(g_prime, delta_next, w_next):
@@ -80,43 +89,60 @@ def _no_one_over_n(reduction, n_samples):
     return 1.0  # a mean cost treated as a sum
 
 
-def _softmax_ce_sign_flipped(cost, a, labels, g_prime, bce_guard=0.0):
-    if cost == "softmax_cross_entropy":
-        return labels - reference.softmax(a)  # label − ŷ instead of ŷ − label (003)
-    return reference.output_delta(cost, a, labels, g_prime, bce_guard)
+def _softmax_ce_sign_flipped(cost, activation, z, a, labels, g_prime):
+    if cost.name == "softmax_cross_entropy":
+        return labels - reference.softmax(a)  # label − ŷ instead of ŷ − label
+    return reference.output_delta(cost, activation, z, a, labels, g_prime)
 
 
 def _no_l2_gradient(w, l2):
-    return np.zeros_like(w)  # the ½λ‖W‖² penalty forgotten in the gradient (003)
+    return np.zeros_like(w)  # the ½λ‖W‖² penalty forgotten in the gradient
 
 
 def _same_layer_weight(weights, layer):
     return weights[layer]  # δ(l) pulled back through W(l) instead of W(l+1) (13)
 
 
-def _mutant(**pieces) -> DeltaRule:
-    return dataclasses.replace(STANDARD_RULE, **pieces)
+def _column_bias_without_reshape(w, b, x):
+    return w @ x + b  # (1) with b of shape (n_l,) added to a column: broadcasts to (n_l, n_l)
+
+
+def _mutant(rows: dict | None = None, columns: dict | None = None, **pieces) -> DeltaRule:
+    return dataclasses.replace(
+        STANDARD_RULE,
+        rows=dataclasses.replace(STANDARD_RULE.rows, **(rows or {})),
+        columns=dataclasses.replace(STANDARD_RULE.columns, **(columns or {})),
+        **pieces,
+    )
 
 
 MUTANTS: dict[str, DeltaRule] = {
     "hidden δ without g′ (13)": _mutant(
-        hidden_delta=_pullback_without_g_prime,
-        hidden_delta_column=_pullback_without_g_prime_column,
+        rows={"hidden_delta": _pullback_without_g_prime},
+        columns={"hidden_delta": _pullback_without_g_prime_column},
+    ),
+    "hidden δ without g′, column form only (13)": _mutant(
+        columns={"hidden_delta": _pullback_without_g_prime_column},
     ),
     "output δ without g′ (10)": _mutant(output_delta=_output_delta_without_g_prime),
+    "output δ = ŷ − label for any output activation (10)–(11)": _mutant(
+        output_delta=_output_delta_shortcut_for_any_pairing
+    ),
     "sigmoid g′ = z(1−z) (12)": _mutant(activation_derivative=_sigmoid_derivative_of_z),
     "transposed W in (13)": _mutant(
-        hidden_delta=_transposed_pullback, hidden_delta_column=_transposed_pullback_column
+        rows={"hidden_delta": _transposed_pullback},
+        columns={"hidden_delta": _transposed_pullback_column},
     ),
     "transposed dW (7)": _mutant(
-        weight_gradient=_transposed_weight_gradient,
-        weight_gradient_column=_transposed_weight_gradient_column,
+        rows={"weight_gradient": _transposed_weight_gradient},
+        columns={"weight_gradient": _transposed_weight_gradient_column},
     ),
-    "db = first row of Δ (8)": _mutant(bias_gradient=_bias_gradient_first_row),
-    "db = mean of Δ rows (8)": _mutant(bias_gradient=_bias_gradient_mean),
-    "mean cost without 1/N (003)": _mutant(sample_weight=_no_one_over_n),
-    "softmax CE δ sign flipped (003)": _mutant(output_delta=_softmax_ce_sign_flipped),
-    "L2 term missing (003)": _mutant(l2_gradient=_no_l2_gradient),
+    "db = first row of Δ (8)": _mutant(rows={"bias_gradient": _bias_gradient_first_row}),
+    "db = mean of Δ rows (8)": _mutant(rows={"bias_gradient": _bias_gradient_mean}),
+    "column b not reshaped (1)": _mutant(columns={"weighted_input": _column_bias_without_reshape}),
+    "mean cost without 1/N": _mutant(sample_weight=_no_one_over_n),
+    "softmax CE δ sign flipped": _mutant(output_delta=_softmax_ce_sign_flipped),
+    "L2 term missing": _mutant(l2_gradient=_no_l2_gradient),
     "δ through W(l), not W(l+1) (13)": _mutant(propagating_weight=_same_layer_weight),
 }
 

@@ -45,7 +45,7 @@ import numpy as np
 from .._arrays import FLOAT_DTYPES, get_default_dtype
 from .._tracing import state
 from ..modes import is_anomaly_enabled, is_grad_enabled
-from ..nn.module import structure_version
+from ..nn.module import structure_signature
 from ..tensor import Tensor, as_tensor
 from .replay import RETRACE, Replay, build
 from .trace import CompileError, Trace, Tracer
@@ -142,7 +142,7 @@ class CompiledFunction:
         """The cache key of a call, its tensors and arrays (what a replay takes), and what
         ``fn``'s closure and globals refer to."""
         environment = self._environment()
-        parts: list[Any] = [is_grad_enabled(), get_default_dtype(), structure_version(),
+        parts: list[Any] = [is_grad_enabled(), get_default_dtype(), structure_signature(),
                             tuple(map(id, environment))]
         arguments: list[Any] = []
         for value in (*args, *(kwargs[name] for name in sorted(kwargs))):

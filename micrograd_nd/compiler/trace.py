@@ -434,11 +434,11 @@ class TracingBackend(RecordingBackend):
         super().__init__(anomaly=False)
         self.tracer = tracer
 
-    def saved(self, node: Any, output: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+    def saved(self, node: Any) -> tuple[Tensor, tuple[Tensor, ...]]:
         if self.tracer.live and not self.tracer.recorded(node):
             self.tracer.escape(f"backward() through '{node.primitive.name}', an op recorded "
                                "before the compiled function ran")
-        return super().saved(node, output)
+        return super().saved(node)
 
     def keep_zero(self, g: Tensor, grad: Tensor) -> Tensor:
         # The guard looks at values (is there a NaN?): a replay must look again, so it is one

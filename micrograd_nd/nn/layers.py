@@ -1,4 +1,4 @@
-"""Layers: ``Linear``, activations, ``Sequential`` and the ``MLP`` builder.
+"""Layers: ``Linear``, ``Dropout``, ``Flatten``, activations, ``Sequential`` and ``MLP``.
 
 Everything is composed from the engine's differentiable operations; no layer has derivative
 code of its own, so the gradients are exactly those of the formulas written here.
@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import functional as F
 from .._arrays import get_default_dtype
+from .._checks import check_real
 from .._rng import RNGLike, as_generator
 from ..init import get_initializer
 from ..ops import linear, tanh
@@ -24,14 +25,22 @@ from .module import Module, ModuleList, Parameter
 
 __all__ = [
     "ACTIVATIONS",
+    "ELU",
+    "GELU",
     "MLP",
+    "Dropout",
+    "Flatten",
     "Identity",
     "InputShapeError",
+    "LeakyReLU",
     "Linear",
+    "LogSoftmax",
     "ReLU",
     "Sequential",
+    "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "Tanh",
     "get_activation",
 ]
@@ -48,11 +57,13 @@ def _resolve_init(init: InitLike) -> Callable[..., np.ndarray]:
 
 
 class Linear(Module):
-    """Affine map y = x Wᵀ + b (seed 001 eq. (1), z = W·x + b, for a batch of row vectors).
+    """Affine map y = x Wᵀ + b (the digit-network article, eq. (1), z = W·x + b, for a batch of row
+    vectors).
 
     ``weight`` has shape ``(out_features, in_features)`` — the W(l) of shape (n_l, n_{l−1})
     in the reference delta rule — and ``bias`` shape ``(out_features,)``. ``init`` and
-    ``bias_init`` are names from :mod:`micrograd_nd.init` (``"uniform"`` is seed 001's
+    ``bias_init`` are names from :mod:`micrograd_nd.init` (``"uniform"`` is the digit-network
+    article's
     U(−0.1, 0.1)) or callables ``f(shape, rng=, dtype=)``; ``rng`` (Generator or int seed)
     makes the draw reproducible. Inputs may have any leading (batch) dimensions.
     """
@@ -105,7 +116,7 @@ class Linear(Module):
 # Activations: thin modules over micrograd_nd.functional.
 # ---------------------------------------------------------------------------------------------
 class Sigmoid(Module):
-    """g(z) = 1/(1 + e^{−z}) elementwise (seed 001 eq. (2))."""
+    """g(z) = 1/(1 + e^{−z}) elementwise (the digit-network article, eq. (2))."""
 
     def forward(self, x: ArrayLike) -> Tensor:
         return F.sigmoid(x)
@@ -119,7 +130,7 @@ class Tanh(Module):
 
 
 class ReLU(Module):
-    """g(z) = max(z, 0) elementwise (seed 003)."""
+    """g(z) = max(z, 0) elementwise (the vanishing-gradient article)."""
 
     def forward(self, x: ArrayLike) -> Tensor:
         return F.relu(x)
@@ -132,27 +143,166 @@ class Identity(Module):
         return F.identity(x)
 
 
+class LeakyReLU(Module):
+    """g(z) = z for z > 0, negative_slope·z otherwise."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = check_real("LeakyReLU", "negative_slope", negative_slope)
+
+    def forward(self, x: ArrayLike) -> Tensor:
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """g(z) = z for z > 0, α(e^z − 1) otherwise."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = check_real("ELU", "alpha", alpha)
+
+    def forward(self, x: ArrayLike) -> Tensor:
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class GELU(Module):
+    """g(z) = z·Φ(z) = ½z(1 + erf(z/√2)) (the default, as in PyTorch); ``approximate='tanh'``
+    is ½z(1 + tanh(√(2/π)(z + 0.044715z³)))."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: ArrayLike) -> Tensor:
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """g(z) = z·σ(z) (swish)."""
+
+    def forward(self, x: ArrayLike) -> Tensor:
+        return F.silu(x)
+
+
+class Softplus(Module):
+    """g(z) = (1/β)·ln(1 + e^{βz}), linear (g(z) = z) where βz > threshold."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta = check_real("Softplus", "beta", beta, low=0.0, low_open=True)
+        self.threshold = check_real("Softplus", "threshold", threshold)
+
+    def forward(self, x: ArrayLike) -> Tensor:
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+def _class_axis(owner: str, dim: int | None, axis: int | None) -> int:
+    """``dim`` (PyTorch) or ``axis`` (NumPy; this library's older name); −1 when neither."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{owner}: pass dim= or axis=, not both")
+    chosen = dim if dim is not None else axis
+    return -1 if chosen is None else chosen
+
+
 class Softmax(Module):
-    """softmax(z)_k = e^{z_k} / Σ_j e^{z_j} along ``axis`` (seed 003).
+    """softmax(z)_k = e^{z_k} / Σ_j e^{z_j} along ``dim`` (default −1; the vanishing-gradient
+    article).
 
     For training prefer raw logits with :class:`CrossEntropyLoss`, which is stabler.
     """
 
-    def __init__(self, axis: int = -1) -> None:
+    def __init__(self, dim: int | None = None, *, axis: int | None = None) -> None:
         super().__init__()
-        self.axis = axis
+        self.dim = _class_axis("Softmax", dim, axis)
+
+    @property
+    def axis(self) -> int:
+        return self.dim
 
     def forward(self, x: ArrayLike) -> Tensor:
-        return F.softmax(x, axis=self.axis)
+        return F.softmax(x, self.dim)
 
     def extra_repr(self) -> str:
-        return f"axis={self.axis}"
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """ln softmax(z) along ``dim`` (default −1), computed without forming softmax."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = _class_axis("LogSoftmax", dim, None)
+
+    def forward(self, x: ArrayLike) -> Tensor:
+        return F.log_softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
 ACTIVATIONS: MappingProxyType[str, type[Module]] = MappingProxyType(
-    {"identity": Identity, "relu": ReLU, "sigmoid": Sigmoid, "softmax": Softmax, "tanh": Tanh}
+    {
+        "elu": ELU, "gelu": GELU, "identity": Identity, "leaky_relu": LeakyReLU,
+        "log_softmax": LogSoftmax,
+        "relu": ReLU, "sigmoid": Sigmoid, "silu": SiLU, "softmax": Softmax,
+        "softplus": Softplus, "tanh": Tanh,
+    }
 )
-"""Read-only name → activation module class, as accepted by :class:`MLP`."""
+"""Read-only name → activation module class (default settings), as accepted by :class:`MLP`."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Regularisation and reshaping.
+# ---------------------------------------------------------------------------------------------
+class Dropout(Module):
+    """Inverted dropout in training (zero each element with probability ``p``, scale the rest
+    by 1/(1 − p)); the identity in evaluation (``model.eval()``).
+
+    ``rng`` (a Generator or an int seed) gives the masks a stream of their own, continued
+    from call to call; without it they come from the default Generator
+    (:func:`micrograd_nd.manual_seed`).
+    """
+
+    def __init__(self, p: float = 0.5, rng: RNGLike = None) -> None:
+        super().__init__()
+        self.p = check_real("Dropout", "p", p, low=0.0, high=1.0)
+        # A seed becomes one Generator here, so each call draws a new mask.
+        self._generator = None if rng is None else as_generator(rng)
+
+    def forward(self, x: ArrayLike) -> Tensor:
+        return F.dropout(x, self.p, self.training, rng=self._generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim`` … ``end_dim`` into one: (N, C, L) → (N, C·L) by default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, x: ArrayLike) -> Tensor:
+        return F.flatten(x, self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 def get_activation(name: str) -> Module:
@@ -224,7 +374,8 @@ class MLP(Sequential):
 
     ``MLP([64, 128, 10])`` is Linear(64→128), ReLU, Linear(128→10), producing logits for
     :class:`CrossEntropyLoss`. ``output_activation`` (an activation name, default none) is
-    applied after the last layer — ``"sigmoid"`` reproduces seed 001's all-sigmoid network.
+    applied after the last layer — ``"sigmoid"`` reproduces the digit-network article's all-sigmoid
+    network.
     ``init`` defaults to ``"kaiming_uniform"`` for ReLU and ``"xavier_uniform"`` otherwise;
     one Generator built from ``rng`` initialises every layer in turn.
     """

@@ -19,17 +19,23 @@ from .._tracing import state as _trace
 from ..serialization import check_finite_arrays, load_arrays, save_arrays
 from ..tensor import ArrayLike, Tensor
 
-__all__ = ["Module", "ModuleList", "Parameter", "StateDictError", "load", "save",
-           "structure_version"]
+__all__ = [
+    "Module", "ModuleDict", "ModuleList", "Parameter", "StateDictError", "load", "save",
+    "structure_signature",
+]
 
-# Bumped whenever an attribute of any module is set to, or was, a tensor or a module: a
-# compiled step captured the tensors it used, and must trace again when they are replaced.
+# What a compiled step (micrograd_nd.compile) cannot see in a module and must trace again for:
+# a count bumped whenever an attribute of any module is set to, or was, a tensor or a module
+# (the step captured the tensors it used), and the ids of the modules in evaluation mode (the
+# step took the branches of the mode it saw: dropout, batch norm). Both are part of its
+# signature; the mode set comes back to the same object when the modes do.
 _structure = [0]
+_in_eval_mode: list[frozenset[int]] = [frozenset()]
 
 
-def structure_version() -> int:
-    """A number that changes whenever some module's tensors or sub-modules are reassigned."""
-    return _structure[0]
+def structure_signature() -> tuple[int, frozenset[int]]:
+    """The module state a compiled step's signature includes (see above)."""
+    return _structure[0], _in_eval_mode[0]
 
 
 class Parameter(Tensor):
@@ -78,17 +84,29 @@ class StateDictError(ValueError):
         super().__init__("\n".join(lines))
 
 
+def _buffer_value(owner: str, name: str, value: Any) -> Tensor | None:
+    if value is not None and not isinstance(value, Tensor):
+        raise TypeError(
+            f"{owner}: buffer {name!r} holds a Tensor or None, got {type(value).__name__}"
+        )
+    return value
+
+
 class Module:
     """Base class of layers and models: override ``forward``; call the module to run it.
 
-    Assigning a :class:`Parameter` or a :class:`Module` to an attribute registers it. The
-    ``training`` flag (``train()`` / ``eval()``) is set on the whole tree at once.
+    Assigning a :class:`Parameter` or a :class:`Module` to an attribute registers it;
+    :meth:`register_buffer` registers a tensor that is state but not trained (BatchNorm's
+    running statistics). The ``training`` flag (``train()`` / ``eval()``) is set on the whole
+    tree at once.
     """
 
     def __init__(self) -> None:
         # object.__setattr__: our own __setattr__ needs these dicts to exist already
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -97,23 +115,56 @@ class Module:
                 f"{type(self).__name__}.__init__ must call super().__init__() before "
                 f"assigning attributes (while setting {name!r})"
             )
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
         old = self.__dict__.get(name)
         if old is not value and (isinstance(value, (Tensor, Module))
                                  or isinstance(old, (Tensor, Module))):
             _structure[0] += 1  # not for ``layer.weight -= step``, which assigns it again
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            # A registered buffer stays one: it takes a new tensor (or None), nothing else.
+            self._buffers[name] = _buffer_value(type(self).__name__, name, value)
+            object.__setattr__(self, name, value)
+            return
+        self._forget(name)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        self._forget(name)
         _structure[0] += 1
         object.__delattr__(self, name)
+
+    def _forget(self, name: str) -> None:
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        self._buffers.pop(name, None)
+        self._non_persistent_buffers.discard(name)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True
+                        ) -> None:
+        """Register ``tensor`` as state that is not trained, available as ``self.<name>``.
+
+        Buffers are not in ``parameters()`` (optimisers leave them alone) but, when
+        ``persistent``, they are in ``state_dict()`` and restored by ``load_state_dict`` —
+        e.g. BatchNorm's running statistics. ``None`` registers the name without a value.
+        """
+        owner = type(self).__name__
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"{owner}.register_buffer: name must be a non-empty str without "
+                             f"'.', got {name!r}")
+        if name not in self._buffers and hasattr(self, name):
+            raise ValueError(f"{owner}.register_buffer: attribute {name!r} already exists")
+        if isinstance(tensor, Parameter):
+            raise TypeError(f"{owner}.register_buffer: {name!r} is a Parameter; assign it as an "
+                            "attribute instead (parameters are trained, buffers are not)")
+        self._buffers[name] = _buffer_value(owner, name, tensor)
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+        object.__setattr__(self, name, tensor)
 
     # ---- running ----------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -154,6 +205,26 @@ class Module:
         """Every parameter, in ``named_parameters`` order (a list, so it can be reused)."""
         return [parameter for _, parameter in self.named_parameters()]
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """``(dotted name, buffer)`` for every buffer in the tree that holds a tensor."""
+        for module_name, module in self.named_modules(prefix):
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    def buffers(self) -> list[Tensor]:
+        """Every buffer, in ``named_buffers`` order."""
+        return [buffer for _, buffer in self.named_buffers()]
+
+    def _named_state(self) -> dict[str, Tensor]:
+        """What ``state_dict`` holds: the parameters, then the persistent buffers."""
+        state: dict[str, Tensor] = dict(self.named_parameters())
+        for module_name, module in self.named_modules():
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent_buffers:
+                    state[f"{module_name}.{name}" if module_name else name] = buffer
+        return state
+
     def num_parameters(self) -> int:
         """Total number of trainable scalars."""
         return int(sum(p.size for p in self.parameters()))
@@ -167,8 +238,13 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Set ``training`` on this module and all descendants; returns self."""
-        for module in self.modules():
+        tree = list(self.modules())
+        for module in tree:
             object.__setattr__(module, "training", bool(mode))
+        ids = frozenset(map(id, tree))
+        in_eval = _in_eval_mode[0] - ids if mode else _in_eval_mode[0] | ids
+        if in_eval != _in_eval_mode[0]:
+            _in_eval_mode[0] = in_eval
         return self
 
     def eval(self) -> Module:
@@ -177,13 +253,15 @@ class Module:
 
     # ---- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """``{dotted name: copy of the parameter's array}``; later training leaves it as is."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """``{dotted name: copy of the array}`` for every parameter and persistent buffer;
+        later training leaves it as is."""
+        return {name: t.data.copy() for name, t in self._named_state().items()}
 
     def load_state_dict(self, state: Mapping[str, ArrayLike], strict: bool = True) -> None:
-        """Copy arrays into the parameters of the same names, all or nothing.
+        """Copy arrays into the parameters (and persistent buffers) of the same names, all or
+        nothing.
 
-        With ``strict`` every parameter must be present and no other name may appear.
+        With ``strict`` every parameter and buffer must be present and no other name may appear.
         Shapes must match exactly in any mode; values are cast to each parameter's dtype
         and written in place (optimisers keep referring to the same arrays). On any problem
         :class:`StateDictError` lists every missing, unexpected and wrong-shape name, and
@@ -193,12 +271,12 @@ class Module:
             raise TypeError(
                 f"load_state_dict: expected a mapping of name → array, got {type(state).__name__}"
             )
-        own = dict(self.named_parameters())
+        own = self._named_state()
         missing = [name for name in own if name not in state]
         unexpected = [str(name) for name in state if name not in own]
         mismatched: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         problems: list[str] = []
-        staged: list[tuple[Parameter, np.ndarray]] = []
+        staged: list[tuple[Tensor, np.ndarray]] = []
         for name, parameter in own.items():
             if name not in state:
                 continue
@@ -210,8 +288,10 @@ class Module:
                 continue
             if array.shape != parameter.shape:
                 mismatched[name] = (parameter.shape, array.shape)
-            elif array.dtype.kind not in "fiu":
+            elif array.dtype.kind not in "fiub":
                 problems.append(f"{name} has non-numeric dtype {array.dtype}")
+            elif (problem := _cast_problem(array, parameter.dtype)) is not None:
+                problems.append(f"{name}: {problem}")
             else:
                 staged.append((parameter, array))
         if mismatched or problems or (strict and (missing or unexpected)):
@@ -246,6 +326,24 @@ class Module:
         return f"{type(self).__name__}({head}\n{body}\n)"
 
 
+def _cast_problem(array: np.ndarray, dtype: np.dtype) -> str | None:
+    """Why ``array`` cannot be stored in ``dtype`` without changing a value, or None."""
+    if dtype.kind in "iu":
+        if array.dtype.kind == "f" and not (np.isfinite(array).all()
+                                            and np.array_equal(array, np.round(array))):
+            return f"{array.dtype} values that are not whole numbers cannot be stored as {dtype}"
+        info = np.iinfo(dtype)
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            return f"values in [{array.min()}, {array.max()}] do not fit {dtype}"
+    elif dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            overflows = np.isfinite(array) & ~np.isfinite(array.astype(dtype))
+        if overflows.any():
+            return (f"values up to {np.abs(array[overflows]).max():g} overflow {dtype} "
+                    f"(largest {np.finfo(dtype).max:g})")
+    return None
+
+
 class ModuleList(Module):
     """A list of sub-modules named ``0``, ``1``, …; it has no forward of its own."""
 
@@ -268,6 +366,85 @@ class ModuleList(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(list(self._modules.values()))
+
+
+class ModuleDict(Module):
+    """Sub-modules by name, in insertion order, used like a dict: ``d["encoder"] = Linear(…)``.
+
+    Each module is registered under its key (parameter names ``encoder.weight``, …). Keys
+    are non-empty strings without ``.`` that do not hide an attribute (``"train"``, ``"keys"``).
+    It has no forward of its own.
+    """
+
+    def __init__(
+        self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None
+    ) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def _check_key(self, key: Any) -> str:
+        if not isinstance(key, str):
+            raise TypeError(f"ModuleDict keys are strings, got {type(key).__name__}")
+        if not key or "." in key:
+            raise ValueError(f"ModuleDict key must be non-empty and without '.', got {key!r}")
+        if key not in self._modules and hasattr(self, key):
+            raise ValueError(f"ModuleDict key {key!r} would hide the attribute of that name")
+        return key
+
+    def __getitem__(self, key: str) -> Module:
+        try:
+            return self._modules[key]
+        except KeyError:
+            raise KeyError(f"ModuleDict has no key {key!r}; keys: {list(self._modules)}") from None
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        key = self._check_key(key)
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict holds Modules, got {type(module).__name__} for {key!r}")
+        setattr(self, key, module)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._modules:
+            self[key]  # raises the KeyError that lists the keys
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._modules))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self) -> list[str]:
+        return list(self._modules)
+
+    def values(self) -> list[Module]:
+        return list(self._modules.values())
+
+    def items(self) -> list[tuple[str, Module]]:
+        return list(self._modules.items())
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add or replace modules from a mapping or from ``(key, module)`` pairs."""
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for pair in pairs:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise TypeError(
+                    f"ModuleDict.update expects a mapping or (key, module) pairs, got {pair!r}"
+                )
+            self[pair[0]] = pair[1]
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self) -> None:
+        for key in list(self._modules):
+            del self[key]
 
 
 def save(

@@ -4,7 +4,7 @@ The formulas are PyTorch's documented ones, written out in each class's docstrin
 gradient of the step, θ the parameter, γ the group's learning rate, λ its weight decay. Each
 rule reads its hyperparameters from the parameter's group, so every group can have its own.
 
-The plain-SGD update θ ← θ − γ·g is seed 001's eqs. (15) W ← W − α δ xᵀ and (16)
+The plain-SGD update θ ← θ − γ·g is the digit-network article's eqs. (15) W ← W − α δ xᵀ and (16)
 b ← b − α δ, with the gradient coming from autodiff instead of the delta rule.
 """
 
@@ -34,10 +34,10 @@ class SGD(Optimizer):
 
     ::
 
-        g ← g + λ θ                                    (weight decay: L2, seed 003)
+        g ← g + λ θ          (weight decay: L2, as in the vanishing-gradient article)
         if μ ≠ 0:  b ← g on the first step, else b ← μ b + (1 − τ) g
                    g ← g + μ b  (Nesterov)   or   g ← b
-        θ ← θ − γ g                                    (seed 001 eqs. (15), (16) when μ = λ = 0)
+        θ ← θ − γ g          (the digit-network article, eqs. (15), (16) when μ = λ = 0)
     """
 
     def __init__(

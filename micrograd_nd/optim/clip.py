@@ -1,4 +1,5 @@
-"""Gradient clipping by the global norm of all gradients together (seed 003)."""
+"""Gradient clipping by the global norm of all gradients together (the vanishing-gradient
+article)."""
 
 from __future__ import annotations
 

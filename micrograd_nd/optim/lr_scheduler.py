@@ -23,7 +23,9 @@ ReduceLROnPlateau     η ← max(η · factor, min_lr) after ``patience`` epochs
 ====================  ===========================================================
 
 Each rate is computed from its closed form (PyTorch's ``step()`` mostly updates the previous
-rate recursively; the values agree to rounding). Every rate a schedule produces is checked:
+rate recursively; for one scheduler the values agree to rounding). Closed forms do not chain:
+a rate changed by anything else since the last ``step()`` (a second scheduler on the same
+optimiser, a hand edit) is an error, not silently undone. Every rate a schedule produces is checked:
 NaN, inf or a negative rate raises a ValueError naming the scheduler, the epoch and the group
 instead of reaching the optimiser. ``load_state_dict`` also sets the optimiser's rates to the
 loaded ``get_last_lr()`` (PyTorch leaves them to the optimiser's own state dict), so the
@@ -166,7 +168,21 @@ class LRScheduler(_ScheduleBase):
         raise NotImplementedError
 
     def step(self) -> None:
-        """Advance one epoch and set every group's rate for it."""
+        """Advance one epoch and set every group's rate for it.
+
+        The closed form would silently undo a rate set since by someone else (another
+        scheduler chained on the same optimiser, or a hand edit of ``group["lr"]``), so that
+        is an error.
+        """
+        last = getattr(self, "_last_lr", None)
+        for index, group in enumerate(self.optimizer.param_groups):
+            if last is not None and group["lr"] != last[index]:
+                raise ValueError(
+                    f"{type(self).__name__}.step: param group {index}'s lr is {group['lr']}, "
+                    f"but this scheduler set it to {last[index]}: something else changed it "
+                    "(another scheduler on the same optimiser, or a hand edit). Schedules here "
+                    "are closed forms and do not chain; combine them in one LambdaLR"
+                )
         self.last_epoch += 1
         self._apply(self.get_lr())
 
@@ -261,8 +277,9 @@ class LambdaLR(LRScheduler):
 class ReduceLROnPlateau(_ScheduleBase):
     """Cut the rate when a metric stops improving: ``step(val_loss)`` once per epoch.
 
-    The metric improves when (``mode="min"``) it is below best·(1 − threshold)
-    (``threshold_mode="rel"``) or best − threshold (``"abs"``); ``mode="max"`` mirrors that.
+    The metric improves when (``mode="min"``) it is below best − threshold·|best|
+    (``threshold_mode="rel"``; PyTorch's best·(1 − threshold) for positive metrics, and never
+    looser for negative ones) or best − threshold (``"abs"``); ``mode="max"`` mirrors that.
     After more than ``patience`` epochs without improvement every group's rate becomes
     max(η·factor, min_lr) (changes smaller than ``eps`` are skipped), then ``cooldown`` epochs
     pass before bad epochs count again. A NaN or infinite metric is an error (PyTorch

@@ -1,15 +1,17 @@
-"""Seed 001's network as written, trained by autodiff: sigmoid layers, per-sample SGD.
+"""The digit-network article's network as written: sigmoid layers, per-sample SGD, autodiff.
 
-    python examples/seed001_sigmoid_digits.py                  # square cost, eq. (3)
-    python examples/seed001_sigmoid_digits.py --cost ce        # cross-entropy, eq. (4)
-    python examples/seed001_sigmoid_digits.py --quick          # a short smoke run
+    python examples/digit_article_sigmoid.py                  # square cost, eq. (3)
+    python examples/digit_article_sigmoid.py --cost ce        # cross-entropy, eq. (4)
+    python examples/digit_article_sigmoid.py --quick          # a short smoke run
 
-Setup (seed 001): every layer is z = W·x + b (eq. (1)) followed by the sigmoid (eq. (2)),
+Setup (the digit-network article): every layer is z = W·x + b (eq. (1)) followed by the sigmoid
+(eq. (2)),
 W drawn from U(−0.1, 0.1) and b = 0; one-hot targets; the cost of a sample is eq. (3)
 Σ_k ½(label_k − y_k)² or eq. (4) Σ_k −[label_k ln y_k + (1 − label_k) ln(1 − y_k)] (with the
-1e-5 guard of seed 001's code); the weights are updated after *every* sample with
+1e-5 guard of the digit-network article's code); the weights are updated after *every* sample with
 W ← W − α ∂cost/∂W and b ← b − α ∂cost/∂b (eqs. (15), (16)), α = 0.033 by default. The
-derivatives come from autodiff; a finite-difference check on a few weights (seed 001's
+derivatives come from autodiff; a finite-difference check on a few weights (the digit-network
+article's
 check_gradient) confirms them. Data: scikit-learn's 8×8 digits, not MNIST, so it runs in
 seconds rather than hours.
 """
@@ -26,7 +28,8 @@ from micrograd_nd.training import evaluate, fit, limit_blas_threads
 
 
 def build(sizes: list[int], seed: int) -> nn.MLP:
-    """All-sigmoid MLP (hidden and output) with seed 001's U(−0.1, 0.1) weights, zero biases."""
+    """All-sigmoid MLP (hidden and output) with the digit-network article's U(−0.1, 0.1) weights,
+    zero biases."""
     return nn.MLP(sizes, activation="sigmoid", output_activation="sigmoid",
                   init="uniform", bias_init="zeros", rng=seed)
 
@@ -40,7 +43,8 @@ def cost_function(name: str) -> nn.Module:
 
 def gradient_check(model: nn.MLP, cost: nn.Module, x: np.ndarray, label: np.ndarray,
                    count: int = 3, eps: float = 1e-5, seed: int = 0) -> float:
-    """Seed 001's check: (J(w+ε) − J(w−ε)) / 2ε against autodiff for a few weights per layer.
+    """The digit-network article's check: (J(w+ε) − J(w−ε)) / 2ε against autodiff for a few weights
+    per layer.
 
     Returns the largest relative difference |numeric − autodiff| / max(|numeric|, 1e-12).
     """
@@ -73,8 +77,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cost", choices=("square", "ce"), default="square")
     parser.add_argument("--hidden", type=int, nargs="*", default=[32])
-    parser.add_argument("--epochs", type=int, default=30, help="seed 001 uses 30")
-    parser.add_argument("--lr", type=float, default=0.033, help="α; seed 001 uses 0.033")
+    parser.add_argument("--epochs", type=int, default=30, help="the digit-network article uses 30")
+    parser.add_argument("--lr", type=float, default=0.033,
+                        help="α; the digit-network article uses 0.033")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="1 epoch on 200 samples")
     parser.add_argument("--blas-threads", type=int, default=1,
@@ -101,7 +106,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     print(f"cost: {'eq. (3) square' if args.cost == 'square' else 'eq. (4) cross-entropy'}, "
           f"α = {args.lr}, {epochs} epochs of per-sample SGD on {len(X_train)} samples")
 
-    print("gradient check before training (seed 001's check_gradient):")
+    print("gradient check before training (the digit-network article's check_gradient):")
     worst = gradient_check(model, cost, X_train[:1], targets[:1])
     print(f"  largest relative difference: {worst:.1e}")
 
