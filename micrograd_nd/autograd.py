@@ -65,12 +65,18 @@ class Node:
         self.params = params
         self.sequence = next(_sequence)
         self.out_counter = output._versions
-        reads = self.read_positions()
-        if reads and any(i != OUT and parents[i]._versions[2] for i in reads):
-            inputs = tuple(a.copy() if i in reads and parents[i]._versions[2] else a
-                           for i, a in enumerate(inputs))
+        versions = []
+        reads = primitive.reads
+        for i in (*range(len(parents)), OUT) if reads is None else reads:
+            counter = self.out_counter if i == OUT else parents[i]._versions
+            versions.append(counter[0])
+            if counter[2]:  # memory of a caller's ndarray (unseen writes): the rules get a copy
+                if i == OUT:
+                    self.out = self.out.copy()
+                else:
+                    inputs = (*inputs[:i], inputs[i].copy(), *inputs[i + 1:])
         self.inputs = inputs
-        self.versions = self.read_versions() if reads else ()
+        self.versions = tuple(versions)
         self.location = user_code_location() if _anomaly_mode.enabled else None
         self.view = view
 

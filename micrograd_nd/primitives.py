@@ -108,11 +108,11 @@ SUBTRACT = register(
      lambda xp, g, out, x, y: -g),
     reads=(),
 )
-MULTIPLY = register(  # keeps_zero: where(x > 0, x·ln x, 0) at x = 0 gives 0, not 0·(−∞)
+MULTIPLY = register(
     "multiply", np.multiply,
     (lambda xp, g, out, x, y: g * y,
      lambda xp, g, out, x, y: g * x),
-    reads=(0, 1), keeps_zero=True,
+    reads=(0, 1),
 )
 DIVIDE = register(
     "divide", np.divide,

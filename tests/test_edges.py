@@ -146,12 +146,16 @@ def test_the_gradient_of_max_reaches_a_nan_that_is_the_maximum():
     np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 0.0])
 
 
-def test_where_keeps_the_entropy_term_finite_at_zero():
-    """where(p > 0, p·ln p, 0): the unselected branch's 0·(−∞) must not become NaN."""
+def test_the_entropy_term_written_with_the_double_where_has_gradient_zero_at_zero():
+    """docs/engine.md: a product with an infinite factor is not guarded; the double where is."""
     p = mg.Tensor([0.0, 0.5], requires_grad=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mg.where(p > 0, p * mg.log(p), 0.0).sum().backward()
+    mg.where(p > 0, p * mg.log(mg.where(p > 0, p, 1.0)), 0.0).sum().backward()
     np.testing.assert_allclose(p.grad.data, [0.0, np.log(0.5) + 1.0])
+    q = mg.Tensor([0.0, 0.5], requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"), pytest.raises(mg.AnomalyError,
+                                                                       match="'log' produced"), \
+            mg.detect_anomaly():
+        mg.where(q > 0, q * mg.log(q), 0.0).sum().backward()
 
 
 def test_python_operators_numpy_code_uses():
