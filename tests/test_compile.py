@@ -586,6 +586,113 @@ def test_random_numbers_are_not_frozen():
     assert compiled.replays == 0
 
 
+def dropout_step(model, opt):
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def dropout_model(seed_or_generator):
+    return nn.Sequential(nn.Linear(6, 9, rng=0), nn.ReLU(), nn.Dropout(0.5, rng=seed_or_generator),
+                         nn.Linear(9, 4, rng=1))
+
+
+def test_dropout_masks_are_drawn_again_on_every_replay():
+    # nn.Dropout's mask is a forward-only op: a replay draws from the same Generator, so the
+    # stream (and every mask) is the eager one.
+    rng = np.random.default_rng(20)
+    calls = [batch(rng, 5) for _ in range(6)]
+    results = []
+    for compiled in (False, True):
+        model = dropout_model(np.random.default_rng(7))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        step = dropout_step(model, opt)
+        if compiled:
+            step = mg.compile(step)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            results.append(([step(x, y).item() for x, y in calls],
+                            [p.data.copy() for p in model.parameters()]))
+    assert step.replays == 4
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        assert np.array_equal(a, b)
+    # the default Generator (rng=None) too, from one manual_seed
+    losses = []
+    for compiled in (False, True):
+        model = dropout_model(None)
+        step = dropout_step(model, optim.SGD(model.parameters(), lr=0.1))
+        step = mg.compile(step) if compiled else step
+        mg.manual_seed(3)
+        losses.append([step(x, y).item() for x, y in calls])
+    assert losses[0] == losses[1] and step.replays == 4
+
+
+def test_train_and_eval_modes_are_part_of_the_signature():
+    rng = np.random.default_rng(21)
+    twins = []
+    for _ in range(2):
+        model = dropout_model(np.random.default_rng(8))
+        twins.append((model, dropout_step(model, optim.SGD(model.parameters(), lr=0.1))))
+    (eager_model, eager), (model, step) = twins
+    compiled = mg.compile(step)
+    for mode in ("train", "eval", "train", "eval"):
+        for m in (eager_model, model):
+            getattr(m, mode)()
+        for _ in range(3):
+            x, y = batch(rng, 4)
+            assert_same(eager(x, y), compiled(x, y))
+    # each mode traced twice, once; then both signatures replay from the cache
+    assert compiled.replays == 8
+
+
+def test_cross_entropy_ignore_index_replays_and_weights_run_eagerly():
+    def make_step(weighted):
+        def make(model, opt):
+            def step(x, y):
+                opt.zero_grad()
+                weight = np.array([1.0, 2.0, 0.5, 1.0]) if weighted else None
+                loss = F.cross_entropy(model(x), y, weight=weight, ignore_index=3)
+                loss.backward()
+                opt.step()
+                return loss
+            return step
+        return make
+
+    rng = np.random.default_rng(22)
+    calls = [(batch(rng, 5)[0], np.array(labels)) for labels in
+             ([0, 1, 2, 0, 1], [3, 1, 2, 0, 3], [0, 1, 2, 2, 1], [3, 3, 3, 3, 0])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled = run_side_by_side(make_step(False), calls)
+    assert compiled.replays == 2  # which labels are ignored changes: still replayed
+    with pytest.warns(mg.CompileWarning, match="reads a tensor's value"):
+        compiled = run_side_by_side(make_step(True), calls)
+    assert compiled.replays == 0
+
+
+def test_batch_norm_running_statistics_run_eagerly():
+    def make_step(model, opt):
+        norm = nn.BatchNorm1d(SIZES[1])
+        def step(x, y):
+            opt.zero_grad()
+            hidden = norm(model.layers[0](x))  # updates the running statistics in place
+            loss = F.cross_entropy(model.layers[2](F.relu(hidden)), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    rng = np.random.default_rng(23)
+    with pytest.warns(mg.CompileWarning, match="t.data reads a tensor's value"):
+        compiled = run_side_by_side(make_step, [batch(rng, 4) for _ in range(4)])
+    assert compiled.replays == 0
+
+
 def test_manual_gradient_changes_run_eagerly():
     def make_step(model, opt):
         def step(x, y):
