@@ -41,14 +41,21 @@ class Twin:
         self.step = make_step(self.model, self.opt)
 
 
-def standard_step(model: nn.Module, opt: optim.Optimizer) -> Callable[..., Any]:
-    def step(x: Any, y: Any) -> mg.Tensor:
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+def loss_step(loss_of: Callable[..., mg.Tensor]) -> Callable[..., Callable[..., Any]]:
+    """``make_step`` for a training step on ``loss_of(model, x, y)``: zero_grad, the loss,
+    backward, step; it returns the loss."""
+    def make(model: nn.Module, opt: optim.Optimizer) -> Callable[..., Any]:
+        def step(x: Any, y: Any) -> mg.Tensor:
+            opt.zero_grad()
+            loss = loss_of(model, x, y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    return make
+
+
+standard_step = loss_step(lambda model, x, y: F.cross_entropy(model(x), y))
 
 
 def batch(rng: np.random.Generator, n: int, dtype: Any = np.float64,
@@ -562,17 +569,11 @@ def test_in_place_change_of_a_saved_value_still_raises():
 
 def test_random_numbers_are_not_frozen():
     def make_step(generator):
-        def make(model, opt):
-            def step(x, y):  # dropout with a Generator: a new mask on every call
-                opt.zero_grad()
-                hidden = model.layers[0](x)
-                keep = generator.random(hidden.shape) > 0.5
-                loss = F.cross_entropy(model.layers[2](F.relu(hidden) * keep), y)
-                loss.backward()
-                opt.step()
-                return loss
-            return step
-        return make
+        def loss_of(model, x, y):  # dropout with a Generator: a new mask on every call
+            hidden = model.layers[0](x)
+            keep = generator.random(hidden.shape) > 0.5
+            return F.cross_entropy(model.layers[2](F.relu(hidden) * keep), y)
+        return loss_step(loss_of)
 
     rng = np.random.default_rng(10)
     calls = [batch(rng, 4) for _ in range(5)]
@@ -584,16 +585,6 @@ def test_random_numbers_are_not_frozen():
             assert_same(eager.step(*arguments), compiled(*arguments))
             assert_same_state(eager, twin)
     assert compiled.replays == 0
-
-
-def dropout_step(model, opt):
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
 
 
 def dropout_model(seed_or_generator):
@@ -610,7 +601,7 @@ def test_dropout_masks_are_drawn_again_on_every_replay():
     for compiled in (False, True):
         model = dropout_model(np.random.default_rng(7))
         opt = optim.SGD(model.parameters(), lr=0.1)
-        step = dropout_step(model, opt)
+        step = standard_step(model, opt)
         if compiled:
             step = mg.compile(step)
         with warnings.catch_warnings():
@@ -625,7 +616,7 @@ def test_dropout_masks_are_drawn_again_on_every_replay():
     losses = []
     for compiled in (False, True):
         model = dropout_model(None)
-        step = dropout_step(model, optim.SGD(model.parameters(), lr=0.1))
+        step = standard_step(model, optim.SGD(model.parameters(), lr=0.1))
         step = mg.compile(step) if compiled else step
         mg.manual_seed(3)
         losses.append([step(x, y).item() for x, y in calls])
@@ -637,7 +628,7 @@ def test_train_and_eval_modes_are_part_of_the_signature():
     twins = []
     for _ in range(2):
         model = dropout_model(np.random.default_rng(8))
-        twins.append((model, dropout_step(model, optim.SGD(model.parameters(), lr=0.1))))
+        twins.append((model, standard_step(model, optim.SGD(model.parameters(), lr=0.1))))
     (eager_model, eager), (model, step) = twins
     compiled = mg.compile(step)
     for mode in ("train", "eval", "train", "eval"):
@@ -652,16 +643,9 @@ def test_train_and_eval_modes_are_part_of_the_signature():
 
 def test_cross_entropy_ignore_index_replays_and_weights_run_eagerly():
     def make_step(weighted):
-        def make(model, opt):
-            def step(x, y):
-                opt.zero_grad()
-                weight = np.array([1.0, 2.0, 0.5, 1.0]) if weighted else None
-                loss = F.cross_entropy(model(x), y, weight=weight, ignore_index=3)
-                loss.backward()
-                opt.step()
-                return loss
-            return step
-        return make
+        weight = np.array([1.0, 2.0, 0.5, 1.0]) if weighted else None
+        return loss_step(lambda model, x, y: F.cross_entropy(model(x), y, weight=weight,
+                                                             ignore_index=3))
 
     rng = np.random.default_rng(22)
     calls = [(batch(rng, 5)[0], np.array(labels)) for labels in
@@ -676,20 +660,21 @@ def test_cross_entropy_ignore_index_replays_and_weights_run_eagerly():
 
 
 def test_batch_norm_running_statistics_run_eagerly():
-    def make_step(model, opt):
-        norm = nn.BatchNorm1d(SIZES[1])
-        def step(x, y):
-            opt.zero_grad()
-            hidden = norm(model.layers[0](x))  # updates the running statistics in place
-            loss = F.cross_entropy(model.layers[2](F.relu(hidden)), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return step
+    def model():
+        return nn.Sequential(nn.Linear(6, 9, rng=0), nn.BatchNorm1d(9), nn.ReLU(),
+                             nn.Linear(9, 4, rng=1))
 
+    (eager_model, eager), (twin_model, step) = [
+        (m, standard_step(m, optim.SGD(m.parameters(), lr=0.1))) for m in (model(), model())]
+    compiled = mg.compile(step)
     rng = np.random.default_rng(23)
     with pytest.warns(mg.CompileWarning, match="t.data reads a tensor's value"):
-        compiled = run_side_by_side(make_step, [batch(rng, 4) for _ in range(4)])
+        for _ in range(4):
+            x, y = batch(rng, 4)
+            assert_same(eager(x, y), compiled(x, y))
+    for name in ("running_mean", "running_var"):  # updated in place, as eagerly
+        assert np.array_equal(getattr(eager_model[1], name).data,
+                              getattr(twin_model[1], name).data)
     assert compiled.replays == 0
 
 
