@@ -191,6 +191,19 @@ class Tensor:
         return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """The values as an ndarray, for a tensor that does not require grad.
+
+        NumPy calls this for ``np.asarray(t)`` and for every tensor inside a list it converts
+        (``np.sum([w, w])``, ``Tensor([a, b])``), where a tensor that requires grad would
+        silently become a constant: that is refused, as in PyTorch.
+        """
+        if self.requires_grad:
+            raise RuntimeError(
+                f"converting a tensor that requires grad (shape {self.shape}) to a NumPy array "
+                "would drop its gradient (NumPy does this to each tensor in a list, e.g. "
+                "np.sum([w, v]) or Tensor([w, v])): combine tensors with micrograd_nd.stack or "
+                "concatenate, and use t.detach() (or t.data) for the values alone"
+            )
         value_read("np.asarray(t) (or another conversion to an ndarray)", self)
         if dtype is None and not copy:
             return self._data

@@ -459,7 +459,8 @@ ESCAPES = {
                  "float(t)"),
     "if t > 0": (lambda loss, *_: loss * 2.0 if loss > 1e9 else loss, "bool(t)"),
     "t.item()": (lambda loss, *_: loss + 0.0 * loss.item(), "t.item()"),
-    "np.asarray(t)": (lambda loss, logits, *_: loss * float(np.asarray(logits).max() > -1e9),
+    "np.asarray(t)": (lambda loss, logits, *_: loss * float(np.asarray(logits.detach()).max()
+                                                            > -1e9),
                       "np.asarray(t)"),
     "t.data": (lambda loss, logits, *_: loss + float(logits.data.mean()) * 0.0, "t.data"),
     "t.numpy()": (lambda loss, logits, *_: loss + float(logits.numpy().sum()) * 0.0,

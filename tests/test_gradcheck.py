@@ -82,7 +82,7 @@ def test_gradcheck_needs_inputs_and_a_tensor_output():
     with pytest.raises(ValueError, match="gradcheck: needs at least one input"):
         gradcheck(lambda: Tensor(1.0), [])
     with pytest.raises(TypeError, match="must return a Tensor"):
-        gradcheck(lambda a: np.asarray(a), [np.ones(2)])
+        gradcheck(lambda a: a.data, [np.ones(2)])
 
 
 def test_gradcheck_error_is_an_assertion_error():
@@ -156,11 +156,16 @@ def test_gradcheck_rejects_nan_gradients(temporary_primitive):
 # ---------------------------------------------------------------------------------------------
 # Wrong second derivatives are caught.
 # ---------------------------------------------------------------------------------------------
+def _frozen(value):
+    """The bare values of a rule's input: a constant under create_graph (the planted bug)."""
+    return value.detach().data if isinstance(value, Tensor) else value
+
+
 def test_gradgradcheck_rejects_a_rule_whose_own_derivative_is_missing(temporary_primitive):
-    # (x³)′ = 3x², but written with np.asarray(x): the value is right, yet under create_graph
-    # the factor 3x² is a constant, so d/dx of the gradient misses 6x·g.
+    # (x³)′ = 3x², but written with x's bare values: the value is right, yet under
+    # create_graph the factor 3x² is a constant, so d/dx of the gradient misses 6x·g.
     frozen_cube = temporary_primitive(
-        lambda x: x**3, (lambda xp, g, out, x: g * (3.0 * np.asarray(x) ** 2),)
+        lambda x: x**3, (lambda xp, g, out, x: g * (3.0 * _frozen(x) ** 2),)
     )
     cube = temporary_primitive(lambda x: x**3, (lambda xp, g, out, x: g * 3.0 * x * x,))
     x = np.array([0.5, -1.0, 2.0])
@@ -184,7 +189,7 @@ def test_gradgradcheck_rejects_wrong_second_derivative_of_a_binary_rule(temporar
     # x·y where ∂/∂x = g·y is right in value but y is frozen: ∂²/∂x∂y (= g) is lost.
     frozen_multiply = temporary_primitive(
         np.multiply,
-        (lambda xp, g, out, x, y: g * np.asarray(y),
+        (lambda xp, g, out, x, y: g * _frozen(y),
          lambda xp, g, out, x, y: g * x),
     )
     x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])

@@ -35,7 +35,7 @@ CASES = {
     "dot-inner": (lambda v, w: np.dot(v, w), [V, V[::-1].copy()]),
     "dot-nd": (lambda a, b: np.dot(a, b), [A.reshape(3, 2, 2), RNG.normal(size=(2, 2, 3))]),
     "matmul": (lambda a, b: np.matmul(a, b), [A, B]),
-    "where": (lambda a: np.where(np.asarray(a) > 1.0, a, -a), [A]),
+    "where": (lambda a: np.where(a > 1.0, a, -a), [A]),
     "clip": (lambda a: np.clip(a, 0.8, 1.6), [A]),
     "concatenate": (lambda a, b: np.concatenate([a, b.T], axis=0), [A, B]),
     "stack": (lambda a: np.stack([a, 2 * a], axis=1), [A]),
@@ -162,3 +162,22 @@ def test_a_network_written_in_plain_numpy_runs_on_tensors_with_right_gradients()
 def test_the_docs_list_exactly_the_supported_functions():
     listed = set(re.findall(r"`(numpy\.[\w.]+)`", DOC.read_text(encoding="utf-8")))
     assert listed == set(numpy_interop.supported_names())
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda w: np.sum([w, w]),
+        lambda w: np.mean([w[0], w[1]]),
+        lambda w: np.array([w[0] * 3.0, w[1] * 3.0]),
+        lambda w: mg.Tensor([w[0], w[1]]),
+        lambda w: mg.add([w[0], w[1]], 1.0),
+        lambda w: np.asarray(w),
+    ],
+)
+def test_a_tensor_that_requires_grad_never_becomes_a_constant_array(call):
+    """NumPy converts each tensor in a list with __array__: refused, never a dropped gradient."""
+    w = mg.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"would drop its gradient.*micrograd_nd\.stack"):
+        call(w)
+    np.testing.assert_array_equal(np.asarray(w.detach()), [1.0, 2.0])  # the explicit form
