@@ -151,7 +151,7 @@ class NumpyBackend(Services):
 
     @staticmethod
     def sum(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        return np.asarray(np.sum(x, axis=axis, keepdims=keepdims))
+        return np.asarray(x.sum(axis=axis, keepdims=keepdims))
 
     @staticmethod
     def astype(x: np.ndarray, dtype: Any) -> np.ndarray:

@@ -222,11 +222,12 @@ WHERE = register(
 )
 
 # ---------------------------------------------------------------------------------------------
-# Reductions (``axis`` is normalised by the caller: None, an int or a tuple of ints).
+# Reductions (``axis`` is normalised by the caller: None, an int or a tuple of ints). The
+# array's own methods give np.sum's results without its dispatch wrapper.
 # ---------------------------------------------------------------------------------------------
 SUM = register(
     "sum",
-    lambda x, axis=None, keepdims=False: np.asarray(np.sum(x, axis=axis, keepdims=keepdims)),
+    lambda x, axis=None, keepdims=False: np.asarray(x.sum(axis=axis, keepdims=keepdims)),
     # Every summed element receives the upstream gradient: reshape to keepdims form, broadcast.
     (lambda xp, g, out, x, axis=None, keepdims=False: xp.broadcast_to(
         xp.reshape(g, reduced_shape(x.shape, axis, True)), x.shape),),
@@ -247,13 +248,13 @@ def _extremum_vjp(xp: Any, g: Any, out: Any, x: Any, axis: Any = None,
 
 MAX = register(
     "max",
-    lambda x, axis=None, keepdims=False: np.asarray(np.max(x, axis=axis, keepdims=keepdims)),
+    lambda x, axis=None, keepdims=False: np.asarray(x.max(axis=axis, keepdims=keepdims)),
     (_extremum_vjp,),
     reads=(0, OUT),
 )
 MIN = register(
     "min",
-    lambda x, axis=None, keepdims=False: np.asarray(np.min(x, axis=axis, keepdims=keepdims)),
+    lambda x, axis=None, keepdims=False: np.asarray(x.min(axis=axis, keepdims=keepdims)),
     (_extremum_vjp,),
     reads=(0, OUT),
 )

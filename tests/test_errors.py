@@ -810,6 +810,9 @@ ENGINE_ROWS = [
         r"Tensor: values in \[-1, -1\] do not fit in uint8"),
     Row("dtype-nan-to-int", lambda _: mg.Tensor(np.array([np.nan]), dtype=np.int64),
         ValueError, r"Tensor: cannot cast float64 values with NaN or inf to int64"),
+    Row("array-of-grad-tensor", lambda _: np.sum([_t(2, requires_grad=True)] * 2),
+        RuntimeError, r"converting a tensor that requires grad \(shape \(2,\)\) to a NumPy "
+        r"array would drop its gradient"),
     Row("axis-not-an-int", lambda _: _t(2).sum(axis=1.5), TypeError,
         r"sum: axis must be an int or a tuple of ints, got 1\.5"),
     Row("torch-and-numpy-names", lambda _: _t(2, 2).sum(axis=0, dim=0), TypeError,
