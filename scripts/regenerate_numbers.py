@@ -538,6 +538,62 @@ the test-suite time are in [docs/performance.md](docs/performance.md)). One trai
 """
 
 
+def table_after(text: str | None, heading: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table that follows the line starting with ``heading``."""
+    lines = (text or "").splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(heading)]
+    return table("\n".join(lines[starts[0] + 1:])) if starts else []
+
+
+def median_of(cell: str) -> str:
+    """'1.27x (1.25-1.30)' → '1.27x' (the median of a benchmark cell)."""
+    return cell.split()[0] if cell else "—"
+
+
+@block("README.md", "compile")
+def readme_compile(n: Numbers) -> str:
+    text = section(n["bench.output"], "micrograd_nd.compile")
+    mlp = table_after(text, "MLP ")
+    tiny = {row["contestant"]: row for row in table_after(text, "Tiny ops")}
+    epoch = table_after(text, "One epoch")
+    if not mlp:
+        return f"\n{NOT_RUN}\n"
+    peers = [name for name in ("torch/np", "autograd/np", "jax.jit/np") if name in mlp[0]]
+    header = ["float32", "batch", "eager/np", "compiled/np", *peers]
+    rows = [[row["hidden"], row["batch"], median_of(row["eager/np"]),
+             median_of(row["compiled/np"]), *(median_of(row[p]) for p in peers)]
+            for row in mlp if row["dtype"] == "float32"]
+    widths = [max(len(str(cell)) for cell in column)
+              for column in zip(header, *rows, strict=True)]
+    lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True))
+             + " |" for line in (header, *rows)]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    sentences = []
+    if epoch:
+        by_hidden = {row["hidden"]: row for row in epoch}
+        if {"sigmoid", "relu"} <= set(by_hidden):
+            sentences.append(
+                f"A Fashion-MNIST epoch (batch 128) takes "
+                f"{median_of(by_hidden['sigmoid']['compiled/np'])} (sigmoid) and "
+                f"{median_of(by_hidden['relu']['compiled/np'])} (ReLU) the NumPy loop's time "
+                f"compiled, {median_of(by_hidden['sigmoid']['eager/np'])} and "
+                f"{median_of(by_hidden['relu']['eager/np'])} eager")
+    if "compiled" in tiny and "eager" in tiny:
+        sentences.append(f"on tiny tensors a replayed op costs {tiny['compiled']['µs per op']} µs "
+                         f"forward + backward (eager {tiny['eager']['µs per op']} µs)")
+    prose = textwrap.fill("; ".join(sentences) + ".", width=95) if sentences else ""
+    return f"""
+One float32 step of the 784-256-128-10 MLP against the same step hand-written in NumPy, each
+framework in its own process with one BLAS thread (`python benchmarks/bench_compile.py`, part
+of `python benchmarks/run_all.py`; medians of interleaved rounds, float64 and the spread in
+[docs/performance.md](docs/performance.md#compiled-steps)):
+
+{chr(10).join(lines)}
+
+{prose}
+"""
+
+
 @block("docs/performance.md", "machine")
 def performance_machine(n: Numbers) -> str:
     v = versions(n["bench.output"])
