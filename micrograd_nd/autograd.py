@@ -102,8 +102,9 @@ class Node:
         return primitive.rules_for(len(self.parents)) if primitive.variadic else primitive.rules
 
     def release(self) -> None:
-        """Drop the input tensors and saved arrays (after a backward without retain_graph)."""
-        self.parents = self.inputs = self.out = None
+        """Drop the input tensors, the nodes behind them and the saved arrays (after a backward
+        without retain_graph), so the graph is freed as the pass goes."""
+        self.parents = self.parent_nodes = self.inputs = self.out = None
 
     def __repr__(self) -> str:
         state = "freed" if self.parents is None else f"{len(self.parents)} inputs"

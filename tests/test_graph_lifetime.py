@@ -102,3 +102,23 @@ def test_deep_graph_of_a_reused_node_backpropagates():
         y = y * 1.0 + y * 0.0
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.data, [1.0])
+
+
+def test_backward_frees_the_whole_chain_of_nodes_while_the_output_lives(no_automatic_gc):
+    """The output keeps its own node; every node behind it is released by backward (the nodes
+    link to the nodes of their inputs, so one kept link would keep the whole chain)."""
+    import tracemalloc
+
+    x = mg.Tensor(np.ones(8), requires_grad=True)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        y, _ = _chain(x, 20_000)
+        loss = y.sum()
+        graph = tracemalloc.get_traced_memory()[0] - before
+        loss.backward()
+        left = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert loss._node is not None  # the output still holds its (released) node
+    assert left < 0.01 * graph, f"{left} of {graph} bytes of graph left after backward"
