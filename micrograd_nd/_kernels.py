@@ -64,6 +64,15 @@ def can_repeat(index: tuple[Any, ...]) -> bool:
     return any(type(p) is np.ndarray and p.dtype.kind in "iu" for p in index)
 
 
+def repeats_a_position(index: tuple[Any, ...], shape: tuple[int, ...]) -> bool:
+    """True when a normalised ``index`` into an array of ``shape`` selects some element twice
+    (``[0, 0]``; not ``[3, 0]``). Checked on the flat positions it selects."""
+    if not can_repeat(index):
+        return False
+    positions = np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape)[index].ravel()
+    return np.unique(positions).size != positions.size
+
+
 def scatter_add(values: np.ndarray, index: tuple[Any, ...], shape: tuple[int, ...]
                 ) -> np.ndarray:
     """Zeros of ``shape`` with ``values`` added at a normalised ``index``; repeated indices

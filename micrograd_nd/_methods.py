@@ -87,6 +87,7 @@ _METHODS: dict[str, Callable[..., Any]] = {
     # elementwise
     "exp": ops.exp, "log": ops.log, "tanh": ops.tanh, "sqrt": ops.sqrt, "abs": ops.abs,
     "erf": ops.erf, "sin": ops.sin, "cos": ops.cos, "log1p": ops.log1p, "expm1": ops.expm1,
+    "log2": ops.log2, "log10": ops.log10, "exp2": ops.exp2,
     "square": ops.square, "clip": ops.clip, "clamp": ops.clip,
     "relu": F.relu, "sigmoid": F.sigmoid, "softmax": F.softmax, "log_softmax": F.log_softmax,
     "logsumexp": F.logsumexp,

@@ -13,6 +13,7 @@ gradient.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from . import functional as F
 from . import ops
 from ._tracing import value_read
-from .tensor import Tensor
+from .tensor import Tensor, as_tensor
 
 __all__ = ["ARRAY_FUNCTIONS", "UFUNCS", "array_function", "array_ufunc", "supported_names"]
 
@@ -32,6 +33,16 @@ def _constant(function: Callable[..., Any]) -> Callable[..., Tensor]:
         value_read(f"numpy.{function.__name__}(t)", *args)
         return Tensor._make(np.asarray(function(*(_values(a) for a in args))))
     return on_values
+
+
+def _copy_of(x: Any, name: str) -> Tensor:
+    """A differentiable copy in new memory: same dtype (bool stays bool), values and sign of 0."""
+    x = as_tensor(x, None, name)
+    if x.dtype == np.bool_:
+        if name == "positive":
+            raise TypeError("numpy.positive is not defined for bool (as in NumPy); use the mask")
+        return _constant(np.copy)(x)
+    return ops.multiply(x, 1)
 
 
 def _values(value: Any) -> Any:
@@ -45,13 +56,12 @@ UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
     np.remainder: ops.remainder, np.floor_divide: ops.floor_divide,
     np.bitwise_and: ops.bitwise_and, np.bitwise_or: ops.bitwise_or,
     np.bitwise_xor: ops.bitwise_xor, np.invert: ops.invert,
-    np.positive: lambda x: ops.multiply(x, 1), np.exp: ops.exp, np.log: ops.log,
+    np.positive: lambda x: _copy_of(x, "positive"), np.exp: ops.exp, np.log: ops.log,
     np.tanh: ops.tanh, np.sin: ops.sin, np.cos: ops.cos, np.log1p: ops.log1p,
     np.expm1: ops.expm1, np.sqrt: ops.sqrt, np.square: ops.square, np.absolute: ops.abs,
-    np.reciprocal: lambda x: ops.divide(1.0, x),
-    np.exp2: lambda x: ops.exp(ops.multiply(x, float(np.log(2.0)))),
-    np.log2: lambda x: ops.divide(ops.log(x), float(np.log(2.0))),
-    np.log10: lambda x: ops.divide(ops.log(x), float(np.log(10.0))),
+    np.reciprocal: lambda x: (ops.divide(1.0, x) if x.dtype.kind == "f"  # (a Tensor: the only
+                              else _constant(np.reciprocal)(x)),  # input) integers: NumPy's
+    np.exp2: ops.exp2, np.log2: ops.log2, np.log10: ops.log10,
     np.equal: ops.equal, np.not_equal: ops.not_equal, np.less: ops.less,
     np.less_equal: ops.less_equal, np.greater: ops.greater,
     np.greater_equal: ops.greater_equal,
@@ -165,8 +175,6 @@ def _clip(a: Any, a_min: Any = _NO_VALUE, a_max: Any = _NO_VALUE, out: Any = Non
 def _concatenate(arrays: Any, axis: int | None = 0, out: Any = None, *, dtype: Any = None,
                  casting: str = "same_kind") -> Tensor:
     _refuse("concatenate", out=out, dtype=dtype)
-    if axis is None:
-        return ops.concatenate([ops.flatten(a) for a in arrays])
     return ops.concatenate(list(arrays), axis=axis)
 
 
@@ -208,7 +216,7 @@ def _norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> 
 
 
 def _copy(a: Any, order: str = "K", subok: bool = False) -> Tensor:
-    return ops.multiply(a, 1)  # a differentiable copy: new memory, same values and sign of 0
+    return _copy_of(a, "copy")
 
 
 def _like(fill: Callable[..., np.ndarray]) -> Callable[..., Tensor]:
@@ -262,7 +270,25 @@ def array_function(func: Callable[..., Any], types: Any, args: Any, kwargs: Any)
             "gradient); use a micrograd_nd function, or np.asarray(tensor) for a plain array "
             "without gradient. Supported: see micrograd_nd.numpy_interop.supported_names()"
         )
-    return implementation(*args, **kwargs)
+    try:
+        return implementation(*args, **kwargs)
+    except TypeError:
+        _check_arguments(func, implementation, args, kwargs)
+        raise
+
+
+def _check_arguments(func: Callable[..., Any], implementation: Callable[..., Any], args: Any,
+                     kwargs: Any) -> None:
+    """After a TypeError: if the call does not fit the signature micrograd_nd implements (an
+    argument NumPy has but a tensor cannot honour, ``subok=``), say so by name."""
+    signature = inspect.signature(implementation)
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(
+            f"numpy.{func.__name__} on Tensors: {error}; the supported form is "
+            f"{func.__name__}{signature}"
+        ) from None
 
 
 def supported_names() -> list[str]:

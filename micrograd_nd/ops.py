@@ -25,12 +25,12 @@ from .tensor import ArrayLike, Tensor, apply, as_tensor, as_tensors, index_of
 
 __all__ = [
     "abs", "add", "astype", "bitwise_and", "bitwise_or", "bitwise_xor", "broadcast_to", "clip",
-    "concatenate", "cos", "divide", "dot", "einsum", "equal", "erf", "exp", "expand_dims", "expm1",
-    "flatten", "floor_divide", "getitem", "greater", "greater_equal", "invert", "less",
-    "less_equal", "linear", "log", "log1p", "matmul", "max", "maximum", "mean", "min", "minimum",
-    "moveaxis", "multiply", "negative", "norm", "not_equal", "outer", "permute", "power",
-    "remainder", "reshape", "round", "sin", "sqrt", "square", "squeeze", "stack", "subtract",
-    "sum", "swapaxes", "tanh", "tensor", "transpose", "where",
+    "concatenate", "cos", "divide", "dot", "einsum", "equal", "erf", "exp", "exp2", "expand_dims",
+    "expm1", "flatten", "floor_divide", "getitem", "greater", "greater_equal", "invert", "less",
+    "less_equal", "linear", "log", "log1p", "log2", "log10", "matmul", "max", "maximum", "mean",
+    "min", "minimum", "moveaxis", "multiply", "negative", "norm", "not_equal", "outer", "permute",
+    "power", "remainder", "reshape", "round", "sin", "sqrt", "square", "squeeze", "stack",
+    "subtract", "sum", "swapaxes", "tanh", "tensor", "transpose", "where",
 ]
 
 
@@ -160,6 +160,21 @@ def log1p(x: ArrayLike) -> Tensor:
     return apply(P.LOG1P, as_tensor(x, None, "log1p"))
 
 
+def log2(x: ArrayLike) -> Tensor:
+    """log₂ x elementwise (NumPy's values: log₂ 8 is exactly 3)."""
+    return apply(P.LOG2, as_tensor(x, None, "log2"))
+
+
+def log10(x: ArrayLike) -> Tensor:
+    """log₁₀ x elementwise (NumPy's values: log₁₀ 1000 is exactly 3)."""
+    return apply(P.LOG10, as_tensor(x, None, "log10"))
+
+
+def exp2(x: ArrayLike) -> Tensor:
+    """2ˣ elementwise."""
+    return apply(P.EXP2, as_tensor(x, None, "exp2"))
+
+
 def expm1(x: ArrayLike) -> Tensor:
     """eˣ − 1 elementwise, accurate for tiny x."""
     return apply(P.EXPM1, as_tensor(x, None, "expm1"))
@@ -192,13 +207,9 @@ def square(x: ArrayLike) -> Tensor:
 
 
 def abs(x: ArrayLike) -> Tensor:
-    """|x|; its derivative at 0 is 0 (sign(0) = 0, as in PyTorch and JAX, and what central
-    differences measure): max(−x, x) splits the gradient ½·(−1) + ½·1 there. NaN stays NaN;
-    integers follow NumPy (where(x < 0, −x, x))."""
-    x = as_tensor(x, None, "abs")
-    if x.dtype.kind == "f":
-        return maximum(negative(x), x)
-    return where(x < 0, negative(x), x)
+    """|x| elementwise (NumPy's values, |−0.0| = +0.0 included); its derivative is sign x,
+    0 at 0 (as in PyTorch and JAX, and what central differences measure)."""
+    return apply(P.ABS, as_tensor(x, None, "abs"))
 
 
 def astype(x: ArrayLike, dtype: Any) -> Tensor:
@@ -294,6 +305,9 @@ def _extremum(primitive: P.Primitive, x: ArrayLike, axis: Any, keepdims: bool, d
     torch_style = dim is not None
     if torch_style and axis is not None:
         raise TypeError(f"{name}: pass axis= or dim=, not both")
+    if torch_style and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))):
+        raise TypeError(f"{name}: dim= must be a single int (PyTorch returns the indices along "
+                        f"one axis), got {dim!r}")
     if keepdim is not None:
         keepdims = keepdim
     axis = normalize_axis(name, dim if torch_style else axis, x.ndim)
@@ -305,9 +319,6 @@ def _extremum(primitive: P.Primitive, x: ArrayLike, axis: Any, keepdims: bool, d
     values = apply(primitive, x, axis=axis, keepdims=bool(keepdims))
     if not torch_style:
         return values
-    if not isinstance(axis, int):
-        raise TypeError(f"{name}: dim= must be a single int (PyTorch returns the indices along "
-                        f"one axis), got {dim!r}")
     select = np.argmax if primitive is P.MAX else np.argmin
     indices = select(x.data, axis=axis, keepdims=bool(keepdims)) if x.ndim else np.int64(0)
     return ValuesIndices(values, Tensor._make(np.asarray(indices, dtype=np.int64)))
@@ -369,14 +380,24 @@ def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
     return transpose(x, axes)
 
 
-def moveaxis(x: ArrayLike, source: int, destination: int) -> Tensor:
-    """Move axis ``source`` to position ``destination``, keeping the others in order."""
+def moveaxis(x: ArrayLike, source: int | Sequence[int],
+             destination: int | Sequence[int]) -> Tensor:
+    """Move axes ``source`` to positions ``destination`` (ints, or sequences of one length, as
+    ``np.moveaxis``), keeping the others in order."""
     x = as_tensor(x, None, "moveaxis")
-    source = normalize_axis("moveaxis", source, x.ndim)
-    destination = normalize_axis("moveaxis", destination, x.ndim)
-    axes = [a for a in range(x.ndim) if a != source]
-    axes.insert(destination, source)
+    sources = _axes_tuple(normalize_axis("moveaxis", source, x.ndim))
+    destinations = _axes_tuple(normalize_axis("moveaxis", destination, x.ndim))
+    if len(sources) != len(destinations):
+        raise ValueError(f"moveaxis: source {source!r} and destination {destination!r} must "
+                         "name as many axes")
+    axes = [a for a in range(x.ndim) if a not in sources]
+    for dest, src in sorted(zip(destinations, sources, strict=True)):
+        axes.insert(dest, src)
     return transpose(x, axes)
+
+
+def _axes_tuple(axis: int | tuple[int, ...] | None) -> tuple[int, ...]:
+    return () if axis is None else (axis,) if isinstance(axis, int) else axis
 
 
 @torch_names
@@ -420,11 +441,13 @@ def getitem(x: ArrayLike, index: Any) -> Tensor:
 
 
 @torch_names
-def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
+def concatenate(tensors: Sequence[ArrayLike], axis: int | None = 0) -> Tensor:
+    """Join tensors along an existing axis; ``axis=None`` joins them flattened (as NumPy)."""
     tensors = [as_tensor(t, None, "concatenate") for t in tensors]
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
+    if axis is None:
+        tensors, axis = [flatten(t) for t in tensors], 0
     return apply(P.CONCATENATE, *tensors, axis=axis)
 
 

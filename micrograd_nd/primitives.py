@@ -46,6 +46,7 @@ __all__ = ["OUT", "PRIMITIVES", "Primitive", "register"]
 
 Rule = Callable[..., Any]
 OUT = -1  # in ``reads``: the op's output
+_LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,6 +172,10 @@ MINIMUM = register(
 # Elementwise unary ops.
 # ---------------------------------------------------------------------------------------------
 NEGATE = register("negate", np.negative, (lambda xp, g, out, x: -g,), reads=())
+ABS = register(  # |x|′ = sign x, taken as 0 at 0 (PyTorch, JAX; what central differences give)
+    "abs", np.abs, (lambda xp, g, out, x: xp.where(x > 0, g, xp.where(x < 0, -g, 0.0)),),
+    reads=(0,),
+)
 EXP = register(  # (eˣ)′ = eˣ
     "exp", np.exp, (lambda xp, g, out, x: g * out,), reads=(OUT,), keeps_zero=True,
 )
@@ -179,6 +184,15 @@ LOG = register(  # (ln x)′ = 1/x
 )
 LOG1P = register(  # ln(1 + x), exact for tiny x; its derivative is 1/(1 + x)
     "log1p", np.log1p, (lambda xp, g, out, x: g / (1.0 + x),), reads=(0,), keeps_zero=True,
+)
+LOG2 = register(  # (log₂ x)′ = 1/(x ln 2); a primitive so the values are NumPy's (log₂ 8 = 3)
+    "log2", np.log2, (lambda xp, g, out, x: g / (x * _LN2),), reads=(0,), keeps_zero=True,
+)
+LOG10 = register(  # (log₁₀ x)′ = 1/(x ln 10)
+    "log10", np.log10, (lambda xp, g, out, x: g / (x * _LN10),), reads=(0,), keeps_zero=True,
+)
+EXP2 = register(  # (2ˣ)′ = 2ˣ ln 2
+    "exp2", np.exp2, (lambda xp, g, out, x: g * out * _LN2,), reads=(OUT,), keeps_zero=True,
 )
 EXPM1 = register(  # eˣ − 1, exact for tiny x; its derivative is eˣ = out + 1
     "expm1", np.expm1, (lambda xp, g, out, x: g * (out + 1.0),), reads=(OUT,), keeps_zero=True,

@@ -247,12 +247,13 @@ def load_arrays(path: PathLike) -> dict[str, np.ndarray]:
 # ---- nested state -----------------------------------------------------------------------------
 # A tree of dicts, lists, tuples, numbers, strings, None and arrays is stored as: each array a
 # member "tree/<path>" of the .npz, and the rest as JSON in the member "__tree__", where an
-# array appears as {"__array__": member} and the containers JSON lacks are tagged: a tuple as
-# {"__tuple__": [...]}, a dict with non-string keys (or a key that looks like a tag) as
-# {"__items__": [[key, value], ...]}. Python's json writes inf and NaN (as Infinity, NaN) and
-# arbitrarily large ints (RNG states) exactly, and floats round-trip bit for bit.
+# array appears as {"__array__": member}, a NumPy scalar (np.float64(0.1), a learning rate
+# computed with NumPy) as {"__scalar__": member}, and the containers JSON lacks are tagged:
+# a tuple as {"__tuple__": [...]}, a dict with non-string keys (or a key that looks like a
+# tag) as {"__items__": [[key, value], ...]}. Python's json writes inf and NaN (as Infinity,
+# NaN) and arbitrarily large ints (RNG states) exactly, and floats round-trip bit for bit.
 _TREE_MEMBER = "__tree__"
-_TAGS = frozenset({"__array__", "__tuple__", "__items__"})
+_TAGS = frozenset({"__array__", "__scalar__", "__tuple__", "__items__"})
 
 
 def _child(path: str, key: object) -> str:
@@ -263,7 +264,7 @@ def _encode(value: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(value, np.ndarray | np.generic):
         member = f"tree/{path}"
         arrays[member] = np.asarray(value)
-        return {"__array__": member}
+        return {"__scalar__" if isinstance(value, np.generic) else "__array__": member}
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -295,11 +296,11 @@ def _decode(value: Any, arrays: Mapping[str, np.ndarray], path: PathLike) -> Any
         return [_decode(v, arrays, path) for v in value]
     if not isinstance(value, dict):
         return value
-    if set(value) == {"__array__"}:
-        member = value["__array__"]
+    if set(value) in ({"__array__"}, {"__scalar__"}):
+        member = value.get("__array__", value.get("__scalar__"))
         if member not in arrays:
             raise ModelFileError(path, f"the state refers to array {member!r}, which is missing")
-        return arrays[member]
+        return arrays[member] if "__array__" in value else arrays[member][()]
     if set(value) == {"__tuple__"}:
         return tuple(_decode(v, arrays, path) for v in value["__tuple__"])
     if set(value) == {"__items__"}:
@@ -312,8 +313,8 @@ def save_tree(path: PathLike, tree: Mapping[str, Any], *, compress: bool = False
 
     The file is an ``.npz`` like :func:`save_arrays` writes (no pickle): arrays are stored
     exactly (dtype, shape, bits), the structure and the scalars as JSON. Floats, including
-    inf and NaN, and ints of any size round-trip exactly; tuples stay tuples and dict keys
-    keep their types.
+    inf and NaN, and ints of any size round-trip exactly; NumPy scalars stay NumPy scalars of
+    their dtype; tuples stay tuples and dict keys keep their types.
     """
     if not isinstance(tree, Mapping):
         raise TypeError(f"save_tree: expected a dict, got {type(tree).__name__}")

@@ -26,7 +26,7 @@ from ._arrays import (
     is_float_dtype,
     scalar_array,
 )
-from ._kernels import can_repeat, normalize_index
+from ._kernels import normalize_index, repeats_a_position
 from ._tracing import state as _trace
 from ._tracing import value_read, value_write
 from .autograd import InPlaceModificationError, Node
@@ -326,7 +326,14 @@ class Tensor:
         index = index_of(index, "setitem")
         value = as_tensor(value, self.dtype, "setitem")
         if self._records_update(value, "setitem"):
-            if can_repeat(index):
+            if self._node is None and _is_stale(self):
+                raise InPlaceModificationError(
+                    "setitem: a recorded in-place change through a view of this tensor made "
+                    "part of it depend on tensors that require grad, which this tensor's "
+                    "history cannot show (t[1:3] += w runs as v = t[1:3]; v += w; t[1:3] = v). "
+                    "Write t[1:3] = t[1:3] + w instead"
+                )
+            if repeats_a_position(index, self.shape):
                 raise RuntimeError(
                     "setitem: assigning through an index with repeated positions into a tensor "
                     "whose graph is being recorded is ambiguous (which write wins?); use unique "
@@ -408,6 +415,8 @@ class Tensor:
         recorded op raises.
 
         If the op's rules read the old value, it is passed as a copy (the write destroys it).
+        Another input the rules read must not share this memory (``h *= h``, ``h /= h[::-1]``):
+        the write would change it under them, so that is refused here, before any write.
         """
         reads = primitive.reads
         old = self
@@ -415,15 +424,19 @@ class Tensor:
             old = Tensor._make(self._data.copy())
             old._node, old.requires_grad = self._node, self.requires_grad
         result = compute(old)
+        node = result._node
+        if node is not None:
+            _refuse_overwritten_operands(self, node, position, symbol)
         self._write(result._data, symbol)
         counter = self._versions
         counter[1] = counter[0]  # a recorded write: other aliases no longer match their history
         self._created_at = counter[0]
-        node = self._node = result._node
+        self._node = node
         self.requires_grad = result.requires_grad
         if node is not None:  # the node's output is now this tensor's memory
             node.out, node.out_counter = self._data, counter
-            node.versions = node.read_versions()
+            node.versions = tuple(counter[0] if i == P.OUT else version for i, version
+                                  in zip(node.read_positions(), node.versions, strict=True))
 
     def _write(self, value: np.ndarray, symbol: str) -> None:
         if value.shape != self.shape:
@@ -441,6 +454,28 @@ class Tensor:
                 f"place; cast the tensor first (t = t.astype({value.dtype}))"
             ) from None
         self._versions[0] += 1
+
+
+def _refuse_overwritten_operands(tensor: Tensor, node: Node, position: int, symbol: str) -> None:
+    """Refuse an in-place change whose op saved another operand living in ``tensor``'s memory.
+
+    Those operands are ``tensor`` itself, its views and its aliases (they share its version
+    counter); the op's rules would read them after the write changed them.
+    """
+    for i in node.read_positions():
+        if i in (position, P.OUT):
+            continue
+        operand = node.parents[i]
+        if operand._versions is tensor._versions and np.shares_memory(operand._data,
+                                                                      tensor._data):
+            spelled = symbol.rstrip("=") if symbol != "setitem" else None
+            instead = (f"write t = t {spelled} x, which keeps the old value"
+                       if spelled else "assign a copy of the value")
+            raise RuntimeError(
+                f"{symbol}: operand {i} of '{node.primitive.name}' is this tensor or a view of "
+                "its memory, and the derivative reads it: the in-place write would change it "
+                f"before backward uses it, giving a wrong gradient. {instead.capitalize()}"
+            )
 
 
 def _check_writeable(tensor: Tensor, symbol: str) -> None:
@@ -488,11 +523,7 @@ def apply(primitive: P.Primitive, *inputs: Tensor, **params: Any) -> Tensor:
         recorded = False
         for t in inputs:
             recorded = recorded or t.requires_grad
-            # Stale: a result changed in place since it was made (its history no longer gives
-            # its value), or any tensor whose memory a recorded op changed through an alias.
-            counter = t._versions
-            if counter[0] != t._created_at and (t._node is not None
-                                                or counter[1] > t._created_at):
+            if _is_stale(t):
                 raise _stale_history_error(primitive, t)
         if recorded:
             result._node = Node(primitive, inputs, arrays, result, params, shared is not None)
@@ -500,6 +531,13 @@ def apply(primitive: P.Primitive, *inputs: Tensor, **params: Any) -> Tensor:
     if _trace.tracer is not None:  # inside compile(fn): the op joins the trace (compile.py)
         _trace.tracer.record(primitive, inputs, params, result)
     return result
+
+
+def _is_stale(t: Tensor) -> bool:
+    """A result changed in place since it was made (its history no longer gives its value),
+    or any tensor whose memory a recorded op changed through an alias."""
+    counter = t._versions
+    return counter[0] != t._created_at and (t._node is not None or counter[1] > t._created_at)
 
 
 def _shared_counter(view: np.ndarray, inputs: tuple[Tensor, ...]) -> list[int] | None:

@@ -213,24 +213,26 @@ def evaluate(
 ) -> Evaluation:
     """(loss, metric) of the model on ``(X, y)`` under no_grad and eval mode.
 
-    The loss is the batch-size-weighted mean of the per-batch losses, i.e. the full-set loss
-    for ``reduction="mean"``. The metric (default :func:`accuracy`) is None if not wanted.
+    The model runs in batches of ``batch_size``; the loss is ``loss_fn`` of the outputs of
+    the whole set, so it does not depend on the batch size (a mean of per-batch means would,
+    for class weights, ``ignore_index`` or ``reduction="sum"``). The metric (default
+    :func:`accuracy`) is None if not wanted.
     """
     X, y = _checked_pair(model, (X, y), "data", "evaluate")
     metric = _metric_for(metric, loss_fn)
     was_training = model.training
     model.eval()
-    total, outputs = 0.0, []
+    outputs = []
     try:
         with no_grad():
-            for xb, yb in batches(X, y, batch_size=batch_size):
-                out = model(xb)
-                total += _loss_value(loss_fn(out, yb), "evaluate") * len(xb)
-                outputs.append(np.asarray(out.data))
+            for xb, _ in batches(X, y, batch_size=batch_size):
+                outputs.append(np.asarray(model(xb).data))
+            output = np.concatenate(outputs)
+            loss = _loss_value(loss_fn(Tensor(output), y), "evaluate")
     finally:
         model.train(was_training)
-    score = None if metric is None else float(metric(np.concatenate(outputs), y))
-    return Evaluation(total / len(X), score)
+    score = None if metric is None else float(metric(output, y))
+    return Evaluation(loss, score)
 
 
 def _loss_value(loss: object, where: str) -> float:

@@ -195,6 +195,23 @@ def test_extra_values_and_epoch_round_trip(tmp_path: Path):
         save_checkpoint(tmp_path / "c.npz", model, epoch=-1)
 
 
+def test_numpy_scalar_settings_round_trip(tmp_path: Path):
+    """A learning rate taken from a NumPy schedule (np.float64) saves, loads and resumes."""
+    model = nn.Linear(3, 2, rng=0)
+    optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    optimizer.param_groups[0]["lr"] = np.geomspace(0.01, 0.001, 10)[3]
+    model(np.ones((2, 3))).sum().backward()
+    optimizer.step()
+    save_checkpoint(tmp_path / "c.npz", model, optimizer, epoch=1,
+                    extra={"best": np.float32(0.5)})
+    other = nn.Linear(3, 2, rng=1)
+    other_optimizer = optim.SGD(other.parameters(), lr=0.01, momentum=0.9)
+    info = load_checkpoint(tmp_path / "c.npz", other, other_optimizer)
+    assert other_optimizer.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
+    assert info.extra == {"best": np.float32(0.5)}
+    assert type(info.extra["best"]) is np.float32
+
+
 def test_the_default_generator_is_saved_and_restored(tmp_path):
     """Layers and dropout built without rng draw from the library's default Generator: a
     resumed run must continue its stream exactly (oracle: the uninterrupted stream)."""

@@ -796,6 +796,43 @@ def test_replacing_a_parameter_or_rebinding_a_closure_variable_traces_again():
         assert compiled.replays == 3
 
 
+def test_a_module_setting_changed_between_calls_is_seen():
+    """``dropout.p = 0``, ``negative_slope``, ``label_smoothing``: settings a trace baked in."""
+    def make() -> tuple[nn.Module, nn.Module, Callable[..., Any]]:
+        model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.LeakyReLU(0.01),
+                              nn.Dropout(0.5, rng=3), nn.Linear(8, 3, rng=1))
+        loss_fn = nn.CrossEntropyLoss()
+        opt = optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x: Any, y: Any) -> mg.Tensor:
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return model, loss_fn, step
+
+    (eager_model, eager_loss, eager_step), (model, loss_fn, step) = make(), make()
+    compiled = mg.compile(step)
+    x, y = np.random.default_rng(0).normal(size=(16, 4)), np.arange(16) % 3
+    changes = {3: ("negative_slope", 0.5), 6: ("label_smoothing", 0.3), 9: ("p", 0.0)}
+    for call in range(12):
+        if call in changes:
+            name, value = changes[call]
+            for m, loss in ((eager_model, eager_loss), (model, loss_fn)):
+                owner = {"negative_slope": m[1], "p": m[2]}.get(name, loss)
+                setattr(owner, name, value)
+        assert_same(eager_step(x, y), compiled(x, y))
+    for p, q in zip(eager_model.parameters(), model.parameters(), strict=True):
+        assert np.array_equal(p.data, q.data)
+    assert compiled.replays == 4  # each setting: traced twice, then replayed once
+
+    model[2].p = 0.0  # the same setting again: nothing to trace, both calls replay
+    for _ in range(2):
+        compiled(x, y)
+    assert compiled.replays == 6
+
+
 def test_too_many_signatures_run_eagerly_with_a_warning():
     twin = Twin(standard_step)
     compiled = mg.compile(twin.step, cache_size=1)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from micrograd_nd.data import (
@@ -170,18 +171,31 @@ def test_split_partitions_and_aligns(n: int, frac: float, seed: int) -> None:
 
 @given(
     counts=st.lists(st.integers(1, 40), min_size=2, max_size=5),
-    frac=st.floats(0.1, 0.5),
+    size=st.one_of(st.floats(0.1, 0.5), st.integers(1, 80)),
     seed=st.integers(0, 1000),
 )
-def test_stratified_split_keeps_class_proportions(counts: list[int], frac: float, seed: int):
+def test_stratified_split_has_the_asked_size_and_class_proportions(
+        counts: list[int], size: float | int, seed: int):
     labels = np.repeat(np.arange(len(counts)), counts)
-    if all(round(frac * c) == 0 for c in counts) or all(round(frac * c) == c for c in counts):
-        return  # an empty side is an error, tested below
-    y_tr, y_te = train_test_split(labels, test_fraction=frac, rng=seed, stratify=labels)
+    n = len(labels)
+    n_test = size if isinstance(size, int) else math.ceil(size * n)
+    assume(n_test < n)
+    y_tr, y_te = train_test_split(labels, test_size=size, rng=seed, stratify=labels)
+    assert len(y_te) == n_test  # exactly what an unstratified split gives
     for cls, count in enumerate(counts):
         in_test = int(np.sum(y_te == cls))
-        assert in_test == round(frac * count)
+        share = n_test * count / n  # this class's exact share of the test set
+        assert math.floor(share) <= in_test <= math.floor(share) + 1
         assert in_test + int(np.sum(y_tr == cls)) == count
+
+
+def test_stratified_split_gives_the_left_over_samples_to_the_largest_shares():
+    labels = np.repeat([0, 1, 2], [2, 5, 3])  # shares of 4 test samples: 0.8, 2.0, 1.2
+    _, y_test = train_test_split(labels, test_size=4, rng=0, stratify=labels)
+    assert np.bincount(y_test, minlength=3).tolist() == [1, 2, 1]
+    _, y_test = train_test_split(np.repeat([0, 1], 5), test_size=3, rng=0,
+                                 stratify=np.repeat([0, 1], 5))
+    assert np.bincount(y_test).tolist() == [2, 1]  # equal remainders: the first class
 
 
 def test_split_errors() -> None:

@@ -140,6 +140,14 @@ def test_abs_has_derivative_zero_at_zero_like_pytorch_and_central_differences():
     mg.gradcheck(mg.abs, [np.array([0.0])])
 
 
+def test_abs_of_negative_zero_is_positive_zero_as_in_numpy():
+    values = np.array([-0.0, 0.0, -1.5])
+    result = mg.abs(mg.Tensor(values)).data
+    np.testing.assert_array_equal(np.signbit(result), np.signbit(np.abs(values)))
+    with np.errstate(divide="ignore"):
+        assert mg.divide(1.0, mg.abs(mg.Tensor(-0.0))).item() == np.inf
+
+
 def test_the_gradient_of_max_reaches_a_nan_that_is_the_maximum():
     x = mg.Tensor([1.0, np.nan, 3.0], requires_grad=True)
     mg.max(x).backward()
@@ -175,3 +183,14 @@ def test_python_operators_numpy_code_uses():
     np.testing.assert_array_equal(y.grad.data, -np.floor_divide(x.data, y.data))
     with pytest.raises(TypeError, match="bitwise_and: not defined for float64"):
         x & x
+
+
+def test_max_and_min_with_dim_on_a_0d_tensor_use_its_one_implicit_axis():
+    for reduce in (mg.max, mg.min):
+        x = mg.Tensor(3.0, requires_grad=True)
+        values, indices = reduce(x, dim=0)
+        assert values.item() == 3.0 and indices.item() == 0
+        values.backward()
+        assert x.grad.item() == 1.0
+        with pytest.raises(TypeError, match="dim= must be a single int"):
+            reduce(mg.Tensor([1.0, 2.0]), dim=(0,))

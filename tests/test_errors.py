@@ -548,6 +548,13 @@ def _schedule_state_of_another_kind(_: Path) -> None:
     optim.lr_scheduler.CosineAnnealingLR(_sgd(), T_max=3).load_state_dict(state)
 
 
+def _scheduler_then_a_new_group(_: Path) -> None:
+    optimizer = _sgd()
+    scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=2)
+    optimizer.add_param_group({"params": [nn.Parameter(np.zeros(2))]})
+    scheduler.step()
+
+
 def _save_diverged_model(tmp: Path) -> None:
     model = nn.MLP([3, 4, 2], rng=0)
     model.parameters()[0].data = np.full((4, 3), np.nan)
@@ -666,6 +673,9 @@ TRAINLIB_ROWS: list[Row] = [
     Row("scheduler-nonfinite-lr", _nan_schedule,
         ValueError, r"LambdaLR: at epoch 0 the schedule gives lr=nan for param group 0; a "
                     r"learning rate must be a finite number ≥ 0"),
+    Row("scheduler-group-added", _scheduler_then_a_new_group, ValueError,
+        r"StepLR\.step: the optimiser now has 2 parameter groups, this scheduler was built "
+        r"for 1"),
     Row("scheduler-argument", lambda _: optim.lr_scheduler.StepLR(_sgd(), step_size=0),
         ValueError, r"StepLR: step_size must be an int ≥ 1, got 0"),
     Row("scheduler-state-of-another-kind", _schedule_state_of_another_kind,
@@ -754,6 +764,16 @@ def _stale_view(_: Path) -> None:
     view * 3.0
 
 
+def _in_place_with_itself(_: Path) -> None:
+    h = mg.Tensor([1.0, 2.0], requires_grad=True) * 2.0
+    h *= h
+
+
+def _augmented_slice_of_data(_: Path) -> None:
+    buf = mg.Tensor(np.zeros(4))
+    buf[1:3] += mg.Tensor([1.0, 2.0], requires_grad=True) * 3.0
+
+
 def _write_through_a_view(_: Path) -> None:
     w = _t(4, requires_grad=True)
     a = mg.Tensor(np.arange(4.0))
@@ -779,6 +799,12 @@ ENGINE_ROWS = [
     Row("inplace-stale-view", _stale_view, mg.InPlaceModificationError,
         r"'multiply': an input \(shape \(1,\), made by 'getitem'\) was changed in place "
         r"after it was made, through itself or another tensor sharing its memory"),
+    Row("inplace-operand-aliases", _in_place_with_itself, RuntimeError,
+        r"\*=: operand 1 of 'multiply' is this tensor or a view of its memory, and the "
+        r"derivative reads it"),
+    Row("setitem-augmented-slice", _augmented_slice_of_data, mg.InPlaceModificationError,
+        r"setitem: a recorded in-place change through a view of this tensor made part of it "
+        r"depend on tensors that require grad.*Write t\[1:3\] = t\[1:3\] \+ w instead"),
     Row("inplace-shape", lambda _: _t(2).__iadd__(np.ones((2, 2))), ValueError,
         r"\+=: the result has shape \(2, 2\) but an in-place operation keeps the tensor's "
         r"shape \(2,\)"),

@@ -89,6 +89,35 @@ def test_setitem_under_no_grad_follows_numpy(index):
     np.testing.assert_array_equal(t.data, expected)
 
 
+@given(index=indices(), data=st.data())
+def test_recorded_setitem_routes_gradients_or_refuses_repeated_positions(index, data):
+    """h[index] = v on a result: value as NumPy's; ∂/∂x is the upstream gradient off the
+    index, ∂/∂v the upstream gradient at it. An index that selects a position twice (which
+    write wins?) is refused; one that does not (``[3, 0]``) is fine."""
+    x0 = np.arange(np.prod(SHAPE), dtype=np.float64).reshape(SHAPE)
+    selected = _numpy_result(x0, index)
+    if selected is None:
+        return
+    v0 = -1.0 - np.arange(selected.size, dtype=np.float64).reshape(selected.shape)
+    hits = np.zeros(SHAPE)
+    np.add.at(hits, index, 1.0)
+    x, v = mg.Tensor(x0, requires_grad=True), mg.Tensor(v0, requires_grad=True)
+    h = x * 1.0
+    if hits.max(initial=0.0) > 1:
+        with pytest.raises(RuntimeError, match="repeated positions"):
+            h[index] = v
+        return
+    h[index] = v
+    expected = x0.copy()
+    expected[index] = v0
+    np.testing.assert_array_equal(h.data, expected)
+    upstream = np.asarray(data.draw(st.lists(st.floats(-3, 3), min_size=x0.size,
+                                              max_size=x0.size))).reshape(SHAPE)
+    h.backward(upstream)
+    np.testing.assert_array_equal(x.grad.data, np.where(hits > 0, 0.0, upstream))
+    np.testing.assert_array_equal(v.grad.data, upstream[index])
+
+
 @pytest.mark.parametrize(
     ("index", "expected_grad"),
     [

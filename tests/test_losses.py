@@ -423,3 +423,15 @@ def test_nan_inputs_are_not_hidden_by_the_zero_probability_rules():
     logits = np.array([[0.0, np.nan, -np.inf]])
     assert np.isnan(F.cross_entropy(logits, np.array([[1.0, 0.0, 0.0]])).item())
     assert np.isnan(F.cross_entropy(logits, np.array([0])).item())
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int32, np.uint64])
+def test_labels_of_any_integer_dtype_give_the_int64_loss(dtype):
+    """uint8 labels meet the default ignore_index=-100 as numbers (PyTorch accepts them)."""
+    logits = np.random.default_rng(0).normal(size=(5, 3))
+    labels = np.array([0, 2, 1, 1, 0])
+    for loss in (F.cross_entropy, F.nll_loss):
+        expected = loss(mg.Tensor(logits), labels).item()
+        assert loss(mg.Tensor(logits), labels.astype(dtype)).item() == expected
+    assert F.cross_entropy(mg.Tensor(logits), labels.astype(np.int8), ignore_index=300).item() \
+        == F.cross_entropy(mg.Tensor(logits), labels).item()

@@ -212,3 +212,18 @@ def test_a_second_scheduler_on_the_same_optimiser_is_refused_not_silently_undone
     opt.param_groups[0]["lr"] = 0.5  # a hand edit
     with pytest.raises(ValueError, match="something else changed it"):
         first.step()
+
+
+@pytest.mark.parametrize("make, step", [
+    (lambda opt: lr_scheduler.StepLR(opt, step_size=2), lambda s: s.step()),
+    (lambda opt: lr_scheduler.ReduceLROnPlateau(opt), lambda s: s.step(1.0)),
+])
+def test_a_group_added_after_the_scheduler_is_refused_by_name(make, step):
+    first, second = nn.Parameter(np.zeros(2)), nn.Parameter(np.zeros(2))
+    opt = optim.SGD([first], lr=0.1)
+    scheduler = make(opt)
+    opt.add_param_group({"params": [second], "lr": 0.5})
+    with pytest.raises(ValueError, match="now has 2 parameter groups, this scheduler was built "
+                                         "for 1"):
+        step(scheduler)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]  # nothing changed

@@ -181,3 +181,60 @@ def test_a_tensor_that_requires_grad_never_becomes_a_constant_array(call):
     with pytest.raises(RuntimeError, match=r"would drop its gradient.*micrograd_nd\.stack"):
         call(w)
     np.testing.assert_array_equal(np.asarray(w.detach()), [1.0, 2.0])  # the explicit form
+
+
+SPECIAL = np.array([0.0, -0.0, 0.5, 1.0, 2.0, 3.0, 8.0, 100.0, 1000.0, 1e-300, 1e300, np.inf,
+                    -np.inf, np.nan, -3.0])
+FLOAT_UFUNCS = sorted((u for u in numpy_interop.UFUNCS if u is not np.invert
+                       and not u.__name__.startswith("bitwise")), key=lambda u: u.__name__)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ufunc", FLOAT_UFUNCS, ids=lambda u: u.__name__)
+def test_every_ufunc_gives_numpys_values_bit_for_bit(ufunc, dtype):
+    """log10(1000) is 3, not 2.9999999999999996: a composite could be an ulp off."""
+    rng = np.random.default_rng(0)
+    with np.errstate(all="ignore"):  # 1e300 is inf in float32
+        x = np.concatenate([SPECIAL, rng.uniform(-20, 20, 200), rng.uniform(0, 5, 200)])
+        x = x.astype(dtype)
+        operands = (x,) if ufunc.nin == 1 else (x, x[::-1].copy())
+        expected = ufunc(*operands)
+        got = ufunc(*(mg.Tensor(a) for a in operands)).data
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    kept = ~np.isnan(expected)
+    np.testing.assert_array_equal(np.signbit(got[kept]), np.signbit(expected[kept]))
+
+
+def test_copy_keeps_a_mask_a_mask_and_reciprocal_of_integers_is_numpys():
+    mask = np.array([True, False, True])
+    copied = np.copy(mg.Tensor(mask))
+    assert copied.dtype == np.bool_
+    np.testing.assert_array_equal(mg.Tensor([10.0, 20.0, 30.0])[copied].data, [10.0, 30.0])
+    with pytest.raises(TypeError, match=r"numpy\.positive is not defined for bool"):
+        np.positive(mg.Tensor(mask))
+    integers = np.array([1, 2, -3])
+    got = np.reciprocal(mg.Tensor(integers)).data
+    assert got.dtype == integers.dtype
+    np.testing.assert_array_equal(got, np.reciprocal(integers))
+
+
+@pytest.mark.parametrize(("call", "numpy_call"), [
+    (lambda t: np.concatenate([t, t[1:] * 2.0], axis=None), None),
+    (lambda t: mg.concatenate([t, t[1:] * 2.0], axis=None), None),
+    (lambda t: np.moveaxis(t, [0, 1], [1, 0]), None),
+    (lambda t: mg.moveaxis(t, (0, 1), (-1, 0)), lambda a: np.moveaxis(a, (0, 1), (-1, 0))),
+])
+def test_array_function_variants_match_numpy_and_central_differences(call, numpy_call):
+    a = RNG.uniform(0.5, 2.0, (2, 3))
+    expected = (numpy_call or call)(a)
+    result = call(mg.Tensor(a, requires_grad=True))
+    np.testing.assert_array_equal(result.data, expected)
+    mg.gradcheck(lambda t: call(t) * np.arange(1.0, expected.size + 1).reshape(expected.shape),
+                 [a], atol=1e-6, rtol=1e-5)
+
+
+def test_an_argument_numpy_has_but_a_tensor_cannot_honour_is_named():
+    with pytest.raises(TypeError, match=r"numpy\.broadcast_to on Tensors: .*'subok'.*"
+                                        r"supported form is broadcast_to\(x"):
+        np.broadcast_to(mg.Tensor([1.0, 2.0]), (2, 2), subok=False)

@@ -90,8 +90,9 @@ def _extremum_pair(draw: st.DrawFn) -> Case:
     return case if gap.size == 0 or gap.min() > 1e-3 else Case((x, y + 2e-3 + gap.max()), {})
 
 
-def _unary(low: float, high: float) -> st.SearchStrategy[Case]:
-    return arrays(shapes(0, 3, 1, 4), min_value=low, max_value=high).map(lambda x: Case((x,), {}))
+def _unary(low: float, high: float, min_magnitude: float = 0.0) -> st.SearchStrategy[Case]:
+    return arrays(shapes(0, 3, 1, 4), min_value=low, max_value=high,
+                  min_magnitude=min_magnitude).map(lambda x: Case((x,), {}))
 
 
 @st.composite
@@ -321,9 +322,13 @@ DOMAINS: dict[str, Domain] = {
     "maximum": Domain(_extremum_pair(), lambda x, y: np.where(x > y, x, y)),
     "minimum": Domain(_extremum_pair(), lambda x, y: np.where(x < y, x, y)),
     "negate": Domain(_unary(-10, 10), lambda x: -x),
+    "abs": Domain(_unary(-10, 10, min_magnitude=0.1), lambda x: np.sqrt(x * x)),  # off the kink
     "exp": Domain(_unary(-5, 5), lambda x: np.e ** x),
     "log": Domain(_unary(0.2, 10), np.log),
     "log1p": Domain(_unary(-0.8, 10), lambda x: np.log(1.0 + x)),
+    "log2": Domain(_unary(0.2, 10), lambda x: np.log(x) / np.log(2.0)),
+    "log10": Domain(_unary(0.2, 10), lambda x: np.log(x) / np.log(10.0)),
+    "exp2": Domain(_unary(-5, 5), lambda x: np.exp(x * np.log(2.0))),
     "expm1": Domain(_unary(-5, 5), lambda x: np.e ** x - 1.0),
     "sin": Domain(_unary(-6, 6), lambda x: np.imag(np.exp(1j * x))),
     "erf": Domain(_unary(-4, 4), np.vectorize(math.erf, otypes=[np.float64])),

@@ -111,6 +111,33 @@ def test_evaluate_and_predict_use_eval_mode_no_grad_and_restore_mode():
     assert predict(model, X, batch_size=3).shape == (10, 2)
 
 
+def _numpy_cross_entropy(logits, labels, weight, ignore_index, reduction):
+    """Closed form: −Σ wᵢ log softmax(zᵢ)[yᵢ] over the kept samples, / Σ wᵢ for 'mean'."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    kept = labels != ignore_index
+    w = weight[labels[kept]]
+    total = -(w * log_p[kept, labels[kept]]).sum()
+    return total / w.sum() if reduction == "mean" else total
+
+
+@pytest.mark.parametrize("weight, ignore_index, reduction", [
+    (None, -100, "sum"), ([1.0, 10.0], -100, "mean"), (None, 1, "mean"), ([2.0, 0.5], 0, "sum"),
+])
+def test_evaluate_gives_the_full_set_loss_whatever_the_batch_size(weight, ignore_index,
+                                                                   reduction):
+    X, y = make_moons(23, rng=1)
+    y[:5] = 1  # with ignore_index=1, the first batch of 5 has nothing left to average
+    model = nn.MLP([2, 6, 2], rng=0)
+    loss_fn = nn.CrossEntropyLoss(weight=None if weight is None else np.array(weight),
+                                  ignore_index=ignore_index, reduction=reduction)
+    expected = _numpy_cross_entropy(predict(model, X), y, np.ones(2) if weight is None
+                                    else np.array(weight), ignore_index, reduction)
+    for batch_size in (5, 7, 1024):
+        assert evaluate(model, X, y, loss_fn, batch_size=batch_size).loss == pytest.approx(
+            expected, rel=1e-12)
+
+
 def test_write_your_own_loop_recipe_from_the_docstring_runs():
     assert "optimizer.zero_grad()" in training.__doc__
     from micrograd_nd.data import batches

@@ -7,6 +7,7 @@ raise ``InPlaceModificationError``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import numpy as np
@@ -203,6 +204,56 @@ def test_a_recorded_in_place_change_has_the_gradient_of_its_out_of_place_twin(
 
     for got, want in zip(_grads(with_in_place, x0, w0), _grads(without, x0, w0), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def _central_differences(f, x0, eps=1e-6):
+    grad = np.zeros_like(x0)
+    for i in np.ndindex(x0.shape):
+        step = np.zeros_like(x0)
+        step[i] = eps
+        grad[i] = (f(x0 + step) - f(x0 - step)) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("statement", [
+    "h *= h", "h *= h[::-1]", "h /= h[::-1]", "h **= h[0]", "h *= h.detach()",
+    "h *= mg.Tensor(h, copy=False)", "h = h.reshape(3, 1) * 1.0; h @= h.T[:, :1]",
+])
+def test_an_operand_sharing_the_changed_memory_that_the_rule_reads_is_refused(statement):
+    """``h *= h``: the rule of multiply would read the operand after the write changed it."""
+    x = mg.Tensor(np.array([0.5, 1.5, 2.0]), requires_grad=True)
+    h = x * 2.0
+    before = h.numpy().copy()
+    with pytest.raises(RuntimeError, match=r"is this tensor or a view of its memory.*t = t"):
+        exec(statement, {"mg": mg, "h": h})
+    np.testing.assert_array_equal(h.numpy(), before)  # refused before the write
+
+
+def test_the_version_check_alone_also_catches_an_overwritten_operand(monkeypatch):
+    """Defence in depth: without the refusal above, backward's version check still raises."""
+    monkeypatch.setattr(importlib.import_module("micrograd_nd.tensor"),
+                        "_refuse_overwritten_operands", lambda *args: None)
+    x = mg.Tensor(np.array([0.5, 1.5, 2.0]), requires_grad=True)
+    h = x * 2.0
+    h *= h
+    with pytest.raises(mg.InPlaceModificationError, match=r"'multiply': input 1"):
+        h.sum().backward()
+
+
+@pytest.mark.parametrize(("statement", "numpy_twin"), [
+    ("h += h", lambda h: h + h),
+    ("h -= h[::-1]", lambda h: h - h[::-1]),
+    ("h[0:2] = h[1:3]", lambda h: np.concatenate([h[1:3], h[2:]])),
+])
+def test_an_operand_sharing_the_changed_memory_that_no_rule_reads_is_exact(statement,
+                                                                           numpy_twin):
+    x0 = np.array([0.5, 1.5, 2.0])
+    x = mg.Tensor(x0, requires_grad=True)
+    h = x * 2.0
+    exec(statement, {"h": h})
+    (h * h).sum().backward()
+    expected = _central_differences(lambda a: np.sum(numpy_twin(2.0 * a) ** 2), x0)
+    np.testing.assert_allclose(x.grad.data, expected, rtol=1e-7)
 
 
 def test_accumulating_into_a_buffer_records_the_gradient():

@@ -178,6 +178,20 @@ def _test_count(name: str, size: object, n: int) -> tuple[int | None, float]:
     return None, float(size)
 
 
+def _shares(total: int, sizes: np.ndarray) -> np.ndarray:
+    """Split ``total`` into integers proportional to ``sizes`` (largest remainder method).
+
+    Each part is ⌊total · sizeᵢ / Σ sizes⌋ or one more; the parts sum to ``total`` exactly, and
+    ties between equal remainders go to the earlier part. No part exceeds its size.
+    """
+    exact = total * sizes / sizes.sum()
+    parts = np.floor(exact).astype(np.int64)
+    left_over = total - int(parts.sum())
+    by_remainder = np.argsort(-(exact - parts), kind="stable")
+    parts[by_remainder[:left_over]] += 1
+    return parts
+
+
 def train_test_split(
     *arrays: ArrayLike,
     test_fraction: float = _UNSET,  # type: ignore[assignment]
@@ -192,27 +206,29 @@ def train_test_split(
     ``test_size`` is a number of samples) and ``random_state`` for ``rng``; giving both names
     of one argument is a TypeError. The default test share is 0.2 (scikit-learn's is 0.25).
 
-    The test set has ``⌈test_fraction · n⌉`` samples. With ``stratify=labels`` each class
-    contributes ``round(test_fraction · n_class)`` samples instead, so class proportions match
-    in both parts (up to rounding). Both parts must be non-empty.
+    The test set has ``test_size`` samples when that is an int, else ``⌈test_fraction · n⌉``.
+    With ``stratify=labels`` those samples are shared among the classes in proportion to
+    their sizes (each class gets the floor of its share, the samples left over go to the
+    largest remainders), so class proportions match in both parts to within one sample per
+    class. Both parts must be non-empty.
     """
     arrays_ = _aligned(arrays)
     n = len(arrays_[0])
     size_name, size = _either("test_fraction", test_fraction, "test_size", test_size, 0.2)
     count, fraction = _test_count(size_name, size, n)
     gen = as_generator(_either("rng", rng, "random_state", random_state, None)[1])
+    n_test = count if count is not None else math.ceil(fraction * n)
     if stratify is None:
         order = gen.permutation(n)
-        n_test = count if count is not None else math.ceil(fraction * n)
         test_idx, train_idx = order[:n_test], order[n_test:]
     else:
         strata = np.asarray(stratify)
         if strata.shape != (n,):
             raise ValueError(f"stratify must have shape ({n},), got {strata.shape}")
+        classes, class_sizes = np.unique(strata, return_counts=True)
         test_parts, train_parts = [], []
-        for cls in np.unique(strata):
+        for cls, k in zip(classes, _shares(n_test, class_sizes), strict=True):
             members = gen.permutation(np.flatnonzero(strata == cls))
-            k = round(fraction * len(members))
             test_parts.append(members[:k])
             train_parts.append(members[k:])
         # Shuffle again so the classes are interleaved rather than in sorted blocks.

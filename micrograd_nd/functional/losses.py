@@ -13,6 +13,7 @@ import numpy as np
 from .._checks import check_choice, check_int, check_real
 from ..ops import (
     abs,
+    astype,
     exp,
     log,
     mean,
@@ -230,6 +231,9 @@ def _class_labels(op: str, scores: Tensor, target: ArrayLike, ignore_index: int
     checks each call's labels.
     """
     labels = as_tensor(target, None, op)
+    if labels.dtype.kind in "iu" and labels.dtype != np.int64:
+        # One label dtype: uint8 labels meet ignore_index=-100 (and int8 ones 300) as numbers.
+        labels = astype(labels, np.int64)
     batch_shape, num_classes = scores.shape[:-1], scores.shape[-1]
     if labels.shape != batch_shape:
         raise ValueError(

@@ -25,10 +25,11 @@ __all__ = [
 ]
 
 # What a compiled step (micrograd_nd.compile) cannot see in a module and must trace again for:
-# a count bumped whenever an attribute of any module is set to, or was, a tensor or a module
-# (the step captured the tensors it used), and the ids of the modules in evaluation mode (the
-# step took the branches of the mode it saw: dropout, batch norm). Both are part of its
-# signature; the mode set comes back to the same object when the modes do.
+# a count bumped whenever an attribute of any module is given a new value (the step captured
+# the tensors it used and baked in the settings it read: ``dropout.p = 0``,
+# ``loss_fn.label_smoothing = 0.1``), and the ids of the modules in evaluation mode (the step
+# took the branches of the mode it saw: dropout, batch norm). Both are part of its signature;
+# the mode set comes back to the same object when the modes do.
 _structure = [0]
 _in_eval_mode: list[frozenset[int]] = [frozenset()]
 
@@ -36,6 +37,24 @@ _in_eval_mode: list[frozenset[int]] = [frozenset()]
 def structure_signature() -> tuple[int, frozenset[int]]:
     """The module state a compiled step's signature includes (see above)."""
     return _structure[0], _in_eval_mode[0]
+
+
+_UNSET = object()
+_PLAIN_SETTINGS = (bool, int, float, complex, str, type(None))
+
+
+def _is_new_value(old: Any, value: Any) -> bool:
+    """Whether assigning ``value`` over ``old`` can change what a compiled step computes.
+
+    The same object is not (``layer.weight -= step`` assigns the Parameter it changed in place);
+    an equal plain setting is not (a callback that sets ``p = 0.5`` every epoch); any other
+    object is (lists, arrays and the like are compared by identity).
+    """
+    if old is value:
+        return False
+    if type(old) is type(value) and isinstance(value, _PLAIN_SETTINGS):
+        return bool(old != value) or value != value  # NaN is never "the same setting"
+    return True
 
 
 class Parameter(Tensor):
@@ -115,10 +134,8 @@ class Module:
                 f"{type(self).__name__}.__init__ must call super().__init__() before "
                 f"assigning attributes (while setting {name!r})"
             )
-        old = self.__dict__.get(name)
-        if old is not value and (isinstance(value, (Tensor, Module))
-                                 or isinstance(old, (Tensor, Module))):
-            _structure[0] += 1  # not for ``layer.weight -= step``, which assigns it again
+        if _is_new_value(self.__dict__.get(name, _UNSET), value):
+            _structure[0] += 1
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
             # A registered buffer stays one: it takes a new tensor (or None), nothing else.
             self._buffers[name] = _buffer_value(type(self).__name__, name, value)

@@ -113,6 +113,17 @@ class _ScheduleBase:
         # optimiser's state before or after building the scheduler gives the same rates.
         self._apply(self._last_lr)  # type: ignore[attr-defined]
 
+    def _check_group_count(self, where: str) -> None:
+        """The optimiser must still have the groups this scheduler was built for."""
+        built_for = len(self._last_lr)  # type: ignore[attr-defined]
+        groups = len(self.optimizer.param_groups)  # type: ignore[attr-defined]
+        if groups != built_for:
+            raise ValueError(
+                f"{where}: the optimiser now has {groups} parameter groups, this scheduler was "
+                f"built for {built_for} (a group added with add_param_group has no schedule); "
+                "build the scheduler after adding every group"
+            )
+
     def get_last_lr(self) -> list[float]:
         """The learning rate of each parameter group as last set by this scheduler."""
         return list(self._last_lr)  # type: ignore[attr-defined]
@@ -175,6 +186,8 @@ class LRScheduler(_ScheduleBase):
         is an error.
         """
         last = getattr(self, "_last_lr", None)
+        if last is not None:
+            self._check_group_count(f"{type(self).__name__}.step")
         for index, group in enumerate(self.optimizer.param_groups):
             if last is not None and group["lr"] != last[index]:
                 raise ValueError(
@@ -348,6 +361,7 @@ class ReduceLROnPlateau(_ScheduleBase):
                 f"ReduceLROnPlateau.step: the metric is {value} at epoch {self.last_epoch + 1}; "
                 "a NaN or infinite loss means training diverged"
             )
+        self._check_group_count("ReduceLROnPlateau.step")
         self.last_epoch += 1
         if self._is_better(value):
             self.best = value
