@@ -3,17 +3,19 @@
 Every checker that compares whole gradient arrays — :func:`micrograd_nd.compare.compare_gradients`
 (delta rule, autodiff, central differences, per layer) and
 :func:`micrograd_nd.manual.compare_manual` (your gradient, autodiff, central differences, per
-parameter) — measures each pair of arrays ``u``, ``v`` of one quantity the same way::
+parameter) — judges each pair of arrays ``u``, ``v`` of one quantity element by element::
 
-    max abs = max_i |u_i − v_i|
-    scale   = max_i max(|u_i|, |v_i|)          the largest magnitude in either array
-    max rel = max abs / scale                  (0 when both arrays are all zeros)
-    passes  ⇔  max abs ≤ atol + rtol · scale
+    scale   = max_i max(|u_i|, |v_i|)                      the largest magnitude in either array
+    size_i  = max(|u_i|, |v_i|, FLOOR · scale)             FLOOR = 1e-3
+    passes  ⇔  |u_i − v_i| ≤ atol + rtol · size_i   for every element i
+    max abs = max_i |u_i − v_i|        max rel = max_i |u_i − v_i| / size_i
 
-Measuring against the array's largest magnitude reads the same at any scale of the gradient,
-and elements that are (nearly) zero — saturated units, switched-off ReLUs — do not blow it up.
-A NaN or infinity anywhere fails the row. Each row also names the worst element (largest
-``|u − v|``) and every oracle's value there.
+Every element is measured against its own magnitude, so a small element cannot hide behind a
+large one (an intercept gradient of 1.66 left out next to a weight gradient of 4·10⁷ fails).
+Elements far below the array's scale — saturated units, switched-off ReLUs, sums that cancel
+to almost nothing — are measured against a thousandth of it instead, where rounding in a
+long sum lives. A NaN or infinity anywhere fails the row. Each row names the worst element
+(the one furthest beyond, or nearest to, its tolerance) and every oracle's value there.
 
 NumPy only.
 """
@@ -36,6 +38,7 @@ __all__ = [
     "Tolerance",
     "check_tolerance",
     "compare_pair",
+    "scaled_for_the_loss",
     "tolerances_for_pairs",
 ]
 
@@ -44,8 +47,12 @@ class GradientMismatchError(AssertionError):
     """Gradients disagree: the message is the comparison table, failing rows marked ``FAIL``."""
 
 
+# The share of an array's largest magnitude below which an element is judged on that floor.
+FLOOR = 1e-3
+
+
 class Tolerance(NamedTuple):
-    """A row passes when ``max abs ≤ atol + rtol · scale``."""
+    """A row passes when every ``|u_i − v_i| ≤ atol + rtol · size_i`` (see the module doc)."""
 
     atol: float
     rtol: float
@@ -90,6 +97,18 @@ def tolerances_for_pairs(
     return result
 
 
+def scaled_for_the_loss(pairs: Mapping[str, Tolerance], loss: float) -> dict[str, Tolerance]:
+    """The pairs with central differences get their atol multiplied by ``max(1, |loss|)``.
+
+    A central difference (f(x + h) − f(x − h)) / 2h carries the rounding error of the two
+    losses divided by the step, about u·|loss|/h (u = 2.2e-16): it grows with the loss itself,
+    whatever the size of the gradient (a loss of 10⁹ makes it 0.2 at h = 1e-6).
+    """
+    factor = max(1.0, abs(float(loss)))
+    return {pair: Tolerance(atol * factor, rtol) if "numeric" in pair else tolerance
+            for pair, tolerance in pairs.items() for atol, rtol in [tolerance]}
+
+
 @dataclass(frozen=True)
 class Row:
     """The disagreement between two oracles on one quantity (a parameter, a layer's dW, …)."""
@@ -97,18 +116,18 @@ class Row:
     quantity: str
     pair: str  # "left vs right", both names of oracles
     max_abs: float
-    max_rel: float
+    max_rel: float  # the largest |u_i − v_i| / size_i
     scale: float  # the largest magnitude in either array
     index: tuple[int, ...]  # the worst element, in the quantity's own shape
     values: Mapping[str, float]  # every oracle's value at that element
     tolerance: Tolerance
+    within: bool = True  # every element within atol + rtol · size_i
 
     @property
     def passed(self) -> bool:
         # A NaN or infinity in either array makes the scale non-finite: the row fails (an
         # infinite scale would otherwise let inf ≤ atol + rtol·inf pass).
-        return bool(math.isfinite(self.scale)
-                    and self.max_abs <= self.tolerance.atol + self.tolerance.rtol * self.scale)
+        return bool(math.isfinite(self.scale) and self.within)
 
 
 def compare_pair(
@@ -118,17 +137,21 @@ def compare_pair(
     left, right = (arrays[name] for name in pair.split(" vs "))
     if left.size == 0:
         return Row(quantity, pair, 0.0, 0.0, 0.0, (), {}, tolerance)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         difference = np.abs(left - right)
         magnitude = np.maximum(np.abs(left), np.abs(right))
-    # NaN counts as the worst disagreement: argmax of a NaN array picks the first NaN.
-    flat = int(np.argmax(np.where(np.isnan(difference), np.inf, difference)))
+        scale = float(np.max(magnitude))
+        finite_scale = float(np.max(magnitude, where=np.isfinite(magnitude), initial=0.0))
+        size = np.maximum(magnitude, FLOOR * finite_scale)
+        excess = difference - (tolerance.atol + tolerance.rtol * size)
+        relative = np.where(difference == 0, 0.0, difference / size)
+    # A NaN or infinite difference is the worst disagreement: it is made the largest excess.
+    excess = np.where(np.isfinite(difference), excess, np.inf)
+    flat = int(np.argmax(excess))
     index = tuple(int(i) for i in np.unravel_index(flat, left.shape))
-    max_abs = float(difference[index])
-    scale = float(np.max(magnitude))
-    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
     values = {name: float(array[index]) for name, array in arrays.items()}
-    return Row(quantity, pair, max_abs, max_rel, scale, index, values, tolerance)
+    return Row(quantity, pair, float(np.max(difference)), float(np.max(relative)), scale, index,
+               values, tolerance, within=bool(np.all(excess <= 0)))
 
 
 def _number(value: float, width: int, digits: int) -> str:

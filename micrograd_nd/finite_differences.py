@@ -108,23 +108,30 @@ def numerical_jacobian(
     """Jacobians of ``fn(*arrays)`` with respect to each array, by central differences.
 
     Returns one array per input, of shape ``output.shape + input.shape``. ``fn`` is evaluated
-    on perturbed float64 copies (see :func:`float64_point`), never on the caller's arrays.
+    on fresh float64 copies of the perturbed point (see :func:`float64_point`): never on the
+    caller's arrays, and a function that changes its arguments (``x /= 2``, ``x.sort()``)
+    cannot change the next evaluation. The difference is divided by the step actually taken,
+    ``(x + eps) − (x − eps)`` in float64, which differs from ``2·eps`` at large ``|x|``.
     """
     points = [float64_point(a, f"{caller}: input {i}") for i, a in enumerate(arrays)]
     step = check_step(eps, caller, points)
-    out_shape = _finite_output(fn, points, None, caller, "at the point").shape
+
+    def at(where: str, shape: tuple[int, ...] | None) -> np.ndarray:
+        return _finite_output(fn, [point.copy() for point in points], shape, caller, where)
+
+    out_shape = at("at the point", None).shape
     jacobians = []
     for position, point in enumerate(points):
         jacobian = np.zeros(out_shape + point.shape, dtype=np.float64)
         for index in np.ndindex(*point.shape):
             where = f"at input {position} index {index} ± eps"
             original = point[index]
-            point[index] = original + step
-            f_plus = _finite_output(fn, points, out_shape, caller, where)
-            point[index] = original - step
-            f_minus = _finite_output(fn, points, out_shape, caller, where)
+            point[index] = plus = original + step
+            f_plus = at(where, out_shape)
+            point[index] = minus = original - step
+            f_minus = at(where, out_shape)
             point[index] = original
-            jacobian[(Ellipsis, *index)] = (f_plus - f_minus) / (2.0 * step)
+            jacobian[(Ellipsis, *index)] = (f_plus - f_minus) / (plus - minus)
         jacobians.append(jacobian)
     return jacobians
 

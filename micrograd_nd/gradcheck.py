@@ -115,19 +115,47 @@ def gradcheck(
 ) -> bool:
     """Compare every element of fn's Jacobian with central differences, in float64.
 
-    ``fn`` takes one Tensor per input and returns a Tensor. Raises :class:`GradcheckError`
-    naming the worst element (input, index, analytic and numeric values) on a mismatch, or
-    returns False when ``raise_exception=False``.
+    ``fn`` takes one Tensor per input and returns a Tensor. The Jacobian's rows come from
+    backward passes seeded with 1 at one output element; one more pass, seeded with a fixed
+    vector v of mixed signs and sizes, is compared with vᵀ·(numeric Jacobian), so a rule that
+    uses the upstream gradient other than linearly (ignores it, takes |g|) fails even where
+    the seeds 0 and 1 cannot show it (``op(x).sum()``). Raises :class:`GradcheckError` naming
+    the worst element (input, index, analytic and numeric values) on a mismatch, or returns
+    False when ``raise_exception=False``.
     """
     arrays, eps, atol, rtol = _checked_arguments("gradcheck", inputs, eps, atol, rtol)
     analytic = analytic_jacobian(fn, arrays)
     numeric = numerical_jacobian(lambda *xs: _evaluate(fn, xs), arrays, eps, caller="gradcheck")
     worst = _worst_mismatch(analytic, numeric, atol, rtol)
     if worst is None:
+        vector, products = _vector_jacobian_products(fn, arrays)
+        if products is not None:
+            expected = [np.tensordot(vector, n, axes=vector.ndim) for n in numeric]
+            worst = _worst_mismatch(products, expected, atol, rtol)
+            if worst is not None:
+                worst = (worst[0], worst[1].replace("Jacobian element", "element of vᵀJ (v a "
+                                                    "fixed vector of mixed signs)", 1))
+    if worst is None:
         return True
     if raise_exception:
         raise GradcheckError("gradcheck failed at " + worst[1])
     return False
+
+
+def _vector_jacobian_products(fn: Callable[..., Tensor], arrays: Sequence[np.ndarray]
+                              ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """vᵀ·∂fn/∂input for each input, by one backward pass seeded with v (None if fn does not
+    depend on its inputs). v is fixed: magnitudes in [0.5, 1.5], signs alternating."""
+    leaves = [Tensor(a, requires_grad=True) for a in arrays]
+    output = _checked_output(fn(*leaves))
+    magnitudes = np.random.default_rng(0).uniform(0.5, 1.5, output.shape)
+    vector = np.where(np.arange(output.size).reshape(output.shape) % 2 == 0, -1.0, 1.0)
+    vector = vector * magnitudes
+    if not output.requires_grad:
+        return vector, None
+    grads = grad(output, leaves, grad_outputs=vector, allow_unused=True)
+    return vector, [np.zeros(a.shape) if g is None else g.data
+                    for g, a in zip(grads, arrays, strict=True)]
 
 
 def gradgradcheck(

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .agreement import Report, Tolerance, compare_pair, tolerances_for_pairs
+from .agreement import Report, compare_pair, scaled_for_the_loss, tolerances_for_pairs
 from .backward import grad
 from .finite_differences import check_step, float64_point, numerical_gradient
 from .modes import no_grad
@@ -44,12 +44,12 @@ CALLER = "compare_manual"
 ORACLES = ("manual", "autodiff", "numeric")
 # manual vs autodiff: two exact derivations, rounding only (1e-7 relative leaves room for an
 # algebraically different but equivalent formula, and catches any derivation mistake).
-# Pairs with central differences (eps 1e-6): their rounding error grows like u·|loss|/eps, so
-# their atol is multiplied by max(1, |loss|).
+# Pairs with central differences (eps 1e-6): their rounding error grows like u·|loss|/eps
+# ≈ 2e-10·|loss|, so their atol, 1e-7, is multiplied by max(1, |loss|) (agreement.py).
 DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "manual vs autodiff": (1e-12, 1e-7),
-    "manual vs numeric": (1e-6, 1e-5),
-    "autodiff vs numeric": (1e-6, 1e-5),
+    "manual vs numeric": (1e-7, 1e-5),
+    "autodiff vs numeric": (1e-7, 1e-5),
 }
 
 
@@ -84,6 +84,9 @@ def _flatten(params: Any) -> _Parameters:
     if isinstance(params, Mapping):
         keys = tuple(params)
         names = tuple(str(key) for key in keys)
+        if len(set(names)) != len(names):
+            raise ValueError(f"{CALLER}: parameter names {list(keys)!r} print alike (the "
+                             "report names each by str(key)); use distinct names")
         return _checked(names, keys, [params[key] for key in keys],
                         lambda items, reuse=None: dict(zip(keys, items, strict=True)),
                         is_mapping=True)
@@ -168,6 +171,11 @@ def _autodiff(loss_fn: Callable[..., Any], params: _Parameters, args: tuple[Any,
               else [structure[key] for key in params.keys])
     loss = _scalar_loss(loss_fn(structure, *args), requires_graph=True)
     grads = grad(loss, leaves, allow_unused=True)
+    if all(g is None for g in grads):
+        raise ValueError(
+            f"{CALLER}: the loss does not depend on any parameter loss_fn was given (does it "
+            "use other arrays, or another model, than the params it is given?)"
+        )
     return ([np.zeros_like(v) if g is None else np.asarray(g.data, dtype=np.float64)
              for g, v in zip(grads, params.values, strict=True)],
             float(loss.data.reshape(())))
@@ -262,9 +270,8 @@ def compare_manual(
     computed = {"manual": manual, "autodiff": automatic}
     if numeric:
         computed["numeric"] = _numeric(loss_fn, parameters, extra_args, eps)
-    loss_scale = max(1.0, abs(loss))
-    pairs = {pair: Tolerance(atol * loss_scale if "numeric" in pair else atol, rtol)
-             for pair, (atol, rtol) in pairs.items() if numeric or "numeric" not in pair}
+    pairs = scaled_for_the_loss({pair: tolerance for pair, tolerance in pairs.items()
+                                 if numeric or "numeric" not in pair}, loss)
     gradients = {oracle: dict(zip(parameters.names, arrays, strict=True))
                  for oracle, arrays in computed.items()}
     rows = [

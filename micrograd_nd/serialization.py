@@ -296,11 +296,14 @@ def _decode(value: Any, arrays: Mapping[str, np.ndarray], path: PathLike) -> Any
         return [_decode(v, arrays, path) for v in value]
     if not isinstance(value, dict):
         return value
-    if set(value) in ({"__array__"}, {"__scalar__"}):
-        member = value.get("__array__", value.get("__scalar__"))
+    if set(value) == {"__array__"}:
+        member = value["__array__"]
         if member not in arrays:
             raise ModelFileError(path, f"the state refers to array {member!r}, which is missing")
-        return arrays[member] if "__array__" in value else arrays[member][()]
+        return arrays[member]
+    if set(value) == {"__scalar__"} and isinstance(value["__scalar__"], str) and (
+            value["__scalar__"] in arrays):  # else a user's dict from a file older than the tag
+        return arrays[value["__scalar__"]][()]
     if set(value) == {"__tuple__"}:
         return tuple(_decode(v, arrays, path) for v in value["__tuple__"])
     if set(value) == {"__items__"}:

@@ -435,8 +435,10 @@ class Tensor:
         self.requires_grad = result.requires_grad
         if node is not None:  # the node's output is now this tensor's memory
             node.out, node.out_counter = self._data, counter
-            node.versions = tuple(counter[0] if i == P.OUT else version for i, version
-                                  in zip(node.read_positions(), node.versions, strict=True))
+            node.versions = tuple(
+                counter[0] if i == P.OUT or _shares_counter_not_memory(node.parents[i], self)
+                else version for i, version in zip(node.read_positions(), node.versions,
+                                                   strict=True))
 
     def _write(self, value: np.ndarray, symbol: str) -> None:
         if value.shape != self.shape:
@@ -457,25 +459,29 @@ class Tensor:
 
 
 def _refuse_overwritten_operands(tensor: Tensor, node: Node, position: int, symbol: str) -> None:
-    """Refuse an in-place change whose op saved another operand living in ``tensor``'s memory.
-
-    Those operands are ``tensor`` itself, its views and its aliases (they share its version
-    counter); the op's rules would read them after the write changed them.
-    """
+    """Refuse an in-place change whose op saved another operand living in ``tensor``'s memory
+    (``tensor`` itself, a view or any alias of it): the op's rules would read it after the
+    write changed it."""
     for i in node.read_positions():
         if i in (position, P.OUT):
             continue
         operand = node.parents[i]
-        if operand._versions is tensor._versions and np.shares_memory(operand._data,
-                                                                      tensor._data):
-            spelled = symbol.rstrip("=") if symbol != "setitem" else None
-            instead = (f"write t = t {spelled} x, which keeps the old value"
-                       if spelled else "assign a copy of the value")
+        if np.may_share_memory(operand._data, tensor._data) and np.shares_memory(
+                operand._data, tensor._data):
             raise RuntimeError(
                 f"{symbol}: operand {i} of '{node.primitive.name}' is this tensor or a view of "
                 "its memory, and the derivative reads it: the in-place write would change it "
-                f"before backward uses it, giving a wrong gradient. {instead.capitalize()}"
+                "before backward uses it, giving a wrong gradient. Write t = t "
+                f"{symbol.rstrip('=')} x, which keeps the old value"
             )
+
+
+def _shares_counter_not_memory(operand: Tensor, tensor: Tensor) -> bool:
+    """A view of another part of ``tensor``'s base: the write moved its version counter but
+    did not change its values (an overlapping one was refused before the write; if that
+    refusal were missed, its saved version would stay behind and backward would raise)."""
+    return operand._versions is tensor._versions and not np.shares_memory(operand._data,
+                                                                          tensor._data)
 
 
 def _check_writeable(tensor: Tensor, symbol: str) -> None:

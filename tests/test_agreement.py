@@ -85,3 +85,18 @@ def test_report_table_marks_failures_and_assert_passed_raises_it():
         report.assert_passed()
     assert report.table() in str(caught.value)
     Report(("a", "b"), rows[:1]).assert_passed()  # nothing raised
+
+
+def test_a_small_element_cannot_hide_behind_a_large_one():
+    """An intercept gradient of 1.66 left out, next to a weight gradient of 4.2e7."""
+    row = _row([4.2e7, 0.0], [4.2e7, 1.66], rtol=1e-7)
+    assert not row.passed and row.index == (1,)
+    assert row.max_rel == pytest.approx(1.66 / (1e-3 * 4.2e7))  # judged on the floor
+
+
+def test_elements_far_below_the_scale_are_judged_on_a_thousandth_of_it():
+    # 1e-12 apart on an element of 1e-12 (100 % relative), in an array whose scale is 1:
+    # rounding in a long sum lives at that level, so it passes at rtol 1e-7 ...
+    assert _row([1.0, 1e-12], [1.0, 2e-12], rtol=1e-7).passed
+    # ... while an error of 1e-9 there, 10× a ten-millionth of a thousandth of 1, fails.
+    assert not _row([1.0, 1e-12], [1.0, 1e-9], rtol=1e-7).passed

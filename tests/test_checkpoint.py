@@ -212,6 +212,17 @@ def test_numpy_scalar_settings_round_trip(tmp_path: Path):
     assert type(info.extra["best"]) is np.float32
 
 
+def test_a_learning_rate_stored_as_a_0d_array_by_older_files_loads():
+    model = nn.Linear(3, 2, rng=0)
+    state = optim.Adam(model.parameters(), lr=0.01).state_dict()
+    state["param_groups"][0]["lr"] = np.array(0.005)
+    state["param_groups"][0]["betas"] = (np.array(0.8), 0.99)
+    optimizer = optim.Adam(model.parameters())
+    optimizer.load_state_dict(state)
+    assert optimizer.param_groups[0]["lr"] == 0.005
+    assert optimizer.param_groups[0]["betas"] == (0.8, 0.99)
+
+
 def test_the_default_generator_is_saved_and_restored(tmp_path):
     """Layers and dropout built without rng draw from the library's default Generator: a
     resumed run must continue its stream exactly (oracle: the uninterrupted stream)."""

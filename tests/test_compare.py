@@ -358,6 +358,8 @@ def test_cli_fails_when_a_derivation_is_wrong(monkeypatch, capsys):
                                   "differences with step 1e-06"),
     (["--weight-scale", "1e200", "--loss", "mse", "--no-numeric"],
      "compare: the cost is inf at these weights and inputs (float64 overflows)"),
+    (["--layers", "2,2,1", "--activation", "identity", "--loss", "mse", "--batch", "2",
+      "--weight-scale", "1e6"], "compare_gradients: eps=1e-06 does not change input 0"),
 ])
 def test_cli_bad_arguments_exit_2_with_one_line(arguments, message, capsys):
     assert compare.main(arguments) == 2
@@ -373,3 +375,12 @@ def test_cli_as_a_process_exits_2_without_traceback():
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cli_a_right_derivation_passes_at_a_large_cost(seed, capsys):
+    """Rounding of a central difference grows like u·|C|/h: at C ≈ 10⁹ it is about 0.2, and
+    the numeric rows allow for it (the delta rule and autodiff still agree to 1e-8)."""
+    assert compare.main(["--loss", "mse", "--activation", "identity", "--weight-scale", "100",
+                         "--seed", str(seed), "--batch", "4"]) == 0
+    assert "PASS" in capsys.readouterr().out

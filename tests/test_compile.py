@@ -833,6 +833,31 @@ def test_a_module_setting_changed_between_calls_is_seen():
     assert compiled.replays == 6
 
 
+def test_modules_built_in_the_step_and_equal_settings_do_not_trace_again():
+    """A loss module made inside the step sets its settings on every call, and a forward pass
+    may record ``self.shape = x.shape``: neither changes what was traced."""
+    class RemembersShape(nn.Module):
+        def forward(self, x: mg.Tensor) -> mg.Tensor:
+            self.last_shape = x.shape
+            return x
+
+    model = nn.Sequential(nn.MLP(SIZES, rng=0), RemembersShape())
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x: Any, y: Any) -> mg.Tensor:
+        opt.zero_grad()
+        loss = nn.CrossEntropyLoss(label_smoothing=0.1)(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = mg.compile(step)
+    x, y = batch(np.random.default_rng(0), 8)
+    for _ in range(10):
+        compiled(x, y)
+    assert compiled.replays == 8  # traced twice, then replayed
+
+
 def test_too_many_signatures_run_eagerly_with_a_warning():
     twin = Twin(standard_step)
     compiled = mg.compile(twin.step, cache_size=1)

@@ -337,6 +337,14 @@ def _reference_call(**change: object) -> None:
     reference.forward_backward(**arguments)
 
 
+def _loss_of_another_model(_: Path) -> None:
+    other = nn.Linear(2, 1, rng=0)
+    mg.compare_manual(lambda model: other(np.ones((1, 2))).sum(),
+                      lambda model: {name: np.ones_like(p.data)
+                                     for name, p in model.named_parameters()},
+                      nn.Linear(2, 1, rng=1))
+
+
 def _manual_call(gradient: Callable, loss: Callable | None = None, params: object = None) -> None:
     X = np.ones((5, 3))
     default = {"W1": np.ones((4, 3)), "b1": np.zeros(4)}
@@ -418,6 +426,13 @@ ROWS += [
         lambda _: _manual_call(_good_gradient, loss=lambda p, X: mg.Tensor(X).sum()),
         ValueError, r"compare_manual: the loss does not depend on any parameter loss_fn was "
         r"given"),
+    Row("manual-loss-uses-another-model", _loss_of_another_model, ValueError,
+        r"compare_manual: the loss does not depend on any parameter loss_fn was given"),
+    Row("manual-names-alike",
+        lambda _: mg.compare_manual(lambda p: p[1].sum() + p["1"].sum(),
+                                    lambda p: {1: np.ones(2), "1": np.ones(2)},
+                                    {1: np.ones(2), "1": np.ones(2)}),
+        ValueError, r"compare_manual: parameter names \[1, '1'\] print alike"),
     Row("manual-params-kind", lambda _: _manual_call(_good_gradient, params=np.ones(3)),
         TypeError, r"compare_manual: params must be a dict name → array, a list or tuple of "
         r"arrays, or an nn\.Module; got ndarray"),

@@ -295,3 +295,33 @@ def test_gradgradcheck_checks_its_vector():
         gradgradcheck(lambda w: w * w, [np.ones(3)], grad_outputs=np.ones(2))
     with pytest.raises(ValueError, match=r"grad_outputs has a non-finite value"):
         gradgradcheck(lambda w: w * w, [np.ones(3)], grad_outputs=np.full(3, np.nan))
+
+
+def test_the_difference_is_divided_by_the_step_actually_taken():
+    """At 1e8, x ± 1e-6 rounds: dividing by the nominal 2e-6 gave a slope of 0.998."""
+    assert gradcheck(lambda t: t * 1.0, [np.array([1e8, -3e8])])
+    numeric = mg.finite_differences.numerical_gradient(lambda x: float(np.sum(x)),
+                                                       [np.array([1e8])])[0]
+    assert numeric[0] == 1.0
+
+
+def test_a_function_that_changes_its_argument_cannot_change_the_next_evaluation():
+    def halves_in_place(x):
+        x /= 2.0
+        return float(np.sum(x))
+
+    (gradient,) = mg.finite_differences.numerical_gradient(halves_in_place, [np.ones(2)])
+    np.testing.assert_allclose(gradient, [0.5, 0.5], rtol=1e-9)
+
+
+@pytest.mark.parametrize(("rule", "seen_by"), [
+    (lambda xp, g, out, x: 1.0 / (1.0 + np.exp(-x)), "Jacobian element"),  # forgets g
+    (lambda xp, g, out, x: abs(g) / (1.0 + np.exp(-x)), "element of vᵀJ"),  # right for 0, 1
+])
+def test_a_rule_that_does_not_scale_with_the_upstream_gradient_fails(rule, seen_by):
+    softplus = mg.custom_op(lambda x: np.logaddexp(0.0, x), rule, name="softplus_rule_probe")
+    x = [np.linspace(-2.0, 2.0, 5)]
+    with pytest.raises(GradcheckError, match=seen_by):
+        gradcheck(softplus, x)
+    # the sum's upstream gradient is always 1; the extra seeded pass still sees it
+    assert not gradcheck(lambda t: softplus(t).sum(), x, raise_exception=False)

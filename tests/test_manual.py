@@ -441,3 +441,19 @@ def test_a_plain_numpy_loss_with_exp_and_sum():
                 "b2": np.zeros(2)}
 
     compare_manual(numpy_exp_loss, gradient, params, args=(X, y)).assert_passed()
+
+
+def test_a_large_loss_does_not_loosen_the_numeric_rows_enough_to_hide_a_factor_of_two():
+    """loss = 9189 + Σ w·stop(w): autodiff and the (same) manual derivation give w, central
+    differences 2w. Rounding at |loss| ≈ 1e4 is about 2e-6; the error here is 2e-3."""
+    def loss(params):
+        w = params["w"]
+        return 9189.0 + mg.sum(w * w.detach())
+
+    def manual_grad(params):
+        return {"w": params["w"].copy()}
+
+    report = mg.compare_manual(loss, manual_grad, {"w": np.array([2e-3, -4e-3, 3e-3])})
+    verdicts = {row.pair: row.passed for row in report.rows}
+    assert verdicts == {"manual vs autodiff": True, "manual vs numeric": False,
+                        "autodiff vs numeric": False}

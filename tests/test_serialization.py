@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -385,6 +386,14 @@ def test_tree_round_trip_property(tmp_path_factory, value) -> None:
     path = tmp_path_factory.mktemp("tree") / "t.npz"
     serialization.save_tree(path, {"value": value})
     _assert_tree_equal(serialization.load_tree(path)["value"], value)
+
+
+def test_a_user_dict_shaped_like_the_scalar_tag_in_an_older_file_loads(tmp_path: Path) -> None:
+    """Files written before the ``__scalar__`` tag stored such a dict as it was."""
+    path = tmp_path / "old.npz"
+    skeleton = {"user": {"__scalar__": ["x"]}, "note": {"__scalar__": "no such member"}}
+    np.savez(path, __tree__=np.array(json.dumps(skeleton)))
+    assert serialization.load_tree(path) == skeleton
 
 
 def test_tree_refuses_what_would_need_pickle(tmp_path: Path) -> None:

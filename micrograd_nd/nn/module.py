@@ -40,20 +40,27 @@ def structure_signature() -> tuple[int, frozenset[int]]:
 
 
 _UNSET = object()
-_PLAIN_SETTINGS = (bool, int, float, complex, str, type(None))
+_IMMUTABLE_SETTINGS = (bool, int, float, complex, str, type(None), tuple, frozenset)
 
 
 def _is_new_value(old: Any, value: Any) -> bool:
     """Whether assigning ``value`` over ``old`` can change what a compiled step computes.
 
-    The same object is not (``layer.weight -= step`` assigns the Parameter it changed in place);
-    an equal plain setting is not (a callback that sets ``p = 0.5`` every epoch); any other
-    object is (lists, arrays and the like are compared by identity).
+    A first assignment is not, unless it is a tensor or a module (a module built inside the
+    step, ``nn.CrossEntropyLoss()``, sets its own settings every call). The same object is not
+    (``layer.weight -= step`` assigns the Parameter it changed in place); an equal immutable
+    setting is not (a callback that sets ``p = 0.5`` every epoch, ``self.shape = x.shape`` in
+    ``forward``). Anything else is: a new number, a list or an array (compared by identity).
     """
     if old is value:
         return False
-    if type(old) is type(value) and isinstance(value, _PLAIN_SETTINGS):
-        return bool(old != value) or value != value  # NaN is never "the same setting"
+    if old is _UNSET:
+        return isinstance(value, (Tensor, Module))
+    if type(old) is type(value) and isinstance(value, _IMMUTABLE_SETTINGS):
+        try:
+            return not bool(old == value) or value != value  # NaN is never the same setting
+        except (TypeError, ValueError):  # a tuple holding arrays
+            return True
     return True
 
 

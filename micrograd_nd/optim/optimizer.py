@@ -59,6 +59,16 @@ def check_learning_rate(value: object, where: str = "") -> float:
     return check_nonnegative("lr", value, where)
 
 
+def _setting(value: Any) -> Any:
+    """A saved hyperparameter as a number: files written before NumPy scalars were kept as such
+    hold an ``np.float64`` learning rate as a 0-d array (in tuples too, e.g. ``betas``)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
+        return value.item()
+    if isinstance(value, tuple):
+        return tuple(_setting(v) for v in value)
+    return value
+
+
 def _as_list(params: object, where: str) -> list[Any]:
     """``list(params)``, or a TypeError if ``params`` is not an iterable of parameters."""
     if isinstance(params, Tensor):
@@ -325,7 +335,7 @@ class Optimizer:
                 )
             for index, p in zip(saved["params"], group["params"], strict=True):
                 by_index[index] = p
-            new_group = {key: copy.deepcopy(value) for key, value in saved.items()}
+            new_group = {key: _setting(copy.deepcopy(value)) for key, value in saved.items()}
             new_group["params"] = group["params"]
             if "param_names" in group and "param_names" not in new_group:
                 new_group["param_names"] = group["param_names"]
