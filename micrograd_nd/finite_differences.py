@@ -43,10 +43,13 @@ def _first_non_finite(array: np.ndarray) -> str:
 def float64_point(value: Any, what: str) -> np.ndarray:
     """A fresh C-ordered float64 copy of a real, finite array (or Tensor, or nested list).
 
-    Raises TypeError for bool, complex, string or object data and ValueError for NaN or ±inf:
-    a derivative at a non-finite point means nothing, and finite differences would compare
-    NaN with NaN.
+    A Tensor that requires grad gives its values (what a checker needs; PyTorch users pass
+    such tensors to gradcheck). Raises TypeError for bool, complex, string or object data and
+    ValueError for NaN or ±inf: a derivative at a non-finite point means nothing, and finite
+    differences would compare NaN with NaN.
     """
+    if callable(getattr(value, "detach", None)) and getattr(value, "requires_grad", False):
+        value = value.detach()  # duck-typed: this module stays NumPy-only
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as error:

@@ -119,7 +119,10 @@ def gradcheck(
     backward passes seeded with 1 at one output element; one more pass, seeded with a fixed
     vector v of mixed signs and sizes, is compared with vᵀ·(numeric Jacobian), so a rule that
     uses the upstream gradient other than linearly (ignores it, takes |g|) fails even where
-    the seeds 0 and 1 cannot show it (``op(x).sum()``). Raises :class:`GradcheckError` naming
+    the seeds 0 and 1 cannot show it (``op(x).sum()``). An element passes when
+    ``|analytic − numeric| ≤ atol + rtol·|numeric|``: ``atol`` is absolute, so elements
+    smaller than it (a function scaled down, a Gaussian's tail) are hardly checked — scale
+    the function up or lower ``atol`` there. Raises :class:`GradcheckError` naming
     the worst element (input, index, analytic and numeric values) on a mismatch, or returns
     False when ``raise_exception=False``.
     """
@@ -138,7 +141,12 @@ def gradcheck(
     if worst is None:
         return True
     if raise_exception:
-        raise GradcheckError("gradcheck failed at " + worst[1])
+        dtype = _evaluate(fn, arrays).dtype
+        hint = "" if dtype != np.float32 and dtype != np.float16 else (
+            f" (fn returns {dtype}: its central differences at eps={eps:g} are mostly rounding "
+            "noise; check the computation in float64, e.g. a model built with "
+            "dtype=np.float64)")
+        raise GradcheckError("gradcheck failed at " + worst[1] + hint)
     return False
 
 

@@ -25,13 +25,14 @@ yours is left as it was.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .agreement import Report, compare_pair, scaled_for_the_loss, tolerances_for_pairs
+from .agreement import Report, Tolerance, compare_pair, scaled_for_the_loss, tolerances_for_pairs
 from .backward import grad
 from .finite_differences import check_step, float64_point, numerical_gradient
 from .modes import no_grad
@@ -196,7 +197,9 @@ def _numeric(loss_fn: Callable[..., Any], params: _Parameters, args: tuple[Any, 
 
 
 def _manual(manual_grad: Callable[..., Any], params: _Parameters, args: tuple[Any, ...]
-            ) -> list[np.ndarray]:
+            ) -> tuple[list[np.ndarray], dict[str, float]]:
+    """The manual gradients as float64 arrays, and each one's precision as returned (the
+    machine epsilon of its float dtype; float64's for anything else)."""
     result = manual_grad(params.rebuild([v.copy() for v in params.values]), *args)
     if params.is_mapping:
         if not isinstance(result, Mapping):
@@ -221,8 +224,17 @@ def _manual(manual_grad: Callable[..., Any], params: _Parameters, args: tuple[An
             raise ValueError(f"{CALLER}: manual_grad returned {count} for "
                              f"{len(params.values)} parameters")
         raw = list(result)
-    return [_checked_gradient(value, name, parameter)
-            for value, name, parameter in zip(raw, params.names, params.values, strict=True)]
+    precision = {name: float(np.finfo(_dtype_of(value) if _dtype_of(value).kind == "f"
+                                      else np.float64).eps)
+                 for name, value in zip(params.names, raw, strict=True)}
+    return ([_checked_gradient(value, name, parameter)
+             for value, name, parameter in zip(raw, params.names, params.values, strict=True)],
+            precision)
+
+
+def _dtype_of(value: Any) -> np.dtype:
+    dtype = getattr(value, "dtype", None)
+    return np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
 
 
 def _checked_gradient(value: Any, name: str, parameter: np.ndarray) -> np.ndarray:
@@ -251,9 +263,13 @@ def compare_manual(
     ``loss_fn(params, *args)``, parameter by parameter (see the module docstring).
 
     ``tolerances`` overrides ``{pair: (atol, rtol)}`` of :data:`DEFAULT_TOLERANCES`; a row
-    passes when ``max abs ≤ atol + rtol · (largest magnitude of the two arrays)``, the atol
-    of the pairs with central differences scaled by ``max(1, |loss|)``. Raises a clear error
-    (naming the parameter) for shape mismatches, missing or extra names, non-finite values.
+    passes when every element is within ``atol + rtol · size`` (see :mod:`.agreement`), the
+    atol of the pairs with central differences scaled by ``max(1, |loss|)``. A manual
+    gradient returned in float32 (or float16) is judged at that precision: the rtol of its
+    pairs is at least √ε of its dtype (3.5e-4 for float32: sums of products in float32 agree
+    to about half their digits), unless ``tolerances`` sets them. Raises a clear
+    error (naming the parameter) for shape mismatches, missing or extra names, non-finite
+    values.
     """
     for function, what in ((loss_fn, "loss_fn"), (manual_grad, "manual_grad")):
         if not callable(function):
@@ -265,7 +281,7 @@ def compare_manual(
         raise TypeError(f"{CALLER}: numeric must be True or False, got {numeric!r}")
     if numeric:
         eps = check_step(eps, CALLER, parameters.values)
-    manual = _manual(manual_grad, parameters, extra_args)
+    manual, manual_precision = _manual(manual_grad, parameters, extra_args)
     automatic, loss = _autodiff(loss_fn, parameters, extra_args)
     computed = {"manual": manual, "autodiff": automatic}
     if numeric:
@@ -274,9 +290,17 @@ def compare_manual(
                                  if numeric or "numeric" not in pair}, loss)
     gradients = {oracle: dict(zip(parameters.names, arrays, strict=True))
                  for oracle, arrays in computed.items()}
+    set_by_user = set(tolerances or ())
+
+    def tolerance_for(name: str, pair: str) -> Tolerance:
+        atol, rtol = pairs[pair]
+        if "manual" in pair and pair not in set_by_user:
+            rtol = max(rtol, math.sqrt(manual_precision[name]))
+        return Tolerance(atol, rtol)
+
     rows = [
         compare_pair(name, pair, {oracle: gradients[oracle][name] for oracle in gradients},
-                     tolerance)
-        for name in parameters.names for pair, tolerance in pairs.items()
+                     tolerance_for(name, pair))
+        for name in parameters.names for pair in pairs
     ]
     return ManualComparison(tuple(gradients), tuple(rows), parameters.names, gradients, loss)

@@ -325,3 +325,14 @@ def test_a_rule_that_does_not_scale_with_the_upstream_gradient_fails(rule, seen_
         gradcheck(softplus, x)
     # the sum's upstream gradient is always 1; the extra seeded pass still sees it
     assert not gradcheck(lambda t: softplus(t).sum(), x, raise_exception=False)
+
+
+def test_inputs_that_are_tensors_requiring_grad_are_checked_at_their_values():
+    x = Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    assert gradcheck(lambda t: mg.tanh(t) * 2.0, [x])
+    assert x.grad is None  # the checker worked on copies
+
+
+def test_a_float32_function_that_fails_is_told_why():
+    with pytest.raises(GradcheckError, match=r"fn returns float32: its central differences"):
+        gradcheck(lambda t: mg.tanh(t.astype(np.float32) * 3.0), [np.array([0.3, -0.2])])

@@ -457,3 +457,28 @@ def test_a_large_loss_does_not_loosen_the_numeric_rows_enough_to_hide_a_factor_o
     verdicts = {row.pair: row.passed for row in report.rows}
     assert verdicts == {"manual vs autodiff": True, "manual vs numeric": False,
                         "autodiff vs numeric": False}
+
+
+def test_a_manual_gradient_computed_in_float32_is_judged_at_float32_precision():
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.normal(size=(16, 8)), "W2": rng.normal(size=(4, 16))}
+    X, y = rng.normal(size=(32, 8)), rng.normal(size=(32, 4))
+
+    def loss(p, X, y):
+        return ((mg.tanh(X @ p["W1"].T) @ p["W2"].T - y) ** 2).mean()
+
+    def manual(p, X, y, dtype=np.float32, factor=1.0):
+        W1, W2, X, y = (a.astype(dtype) for a in (p["W1"], p["W2"], X, y))
+        h = np.tanh(X @ W1.T)
+        d = 2 * (h @ W2.T - y) / y.size
+        return {"W1": ((d @ W2) * (1 - h ** 2)).T @ X, "W2": factor * (d.T @ h)}
+
+    assert mg.compare_manual(loss, manual, params, args=(X, y)).passed
+    wrong = mg.compare_manual(loss, lambda *a: manual(*a, factor=np.float32(1.01)), params,
+                              args=(X, y))
+    assert [row.quantity for row in wrong.failures] == ["W2", "W2"]
+    # float64 arithmetic keeps float64's tolerance: a 1e-5 relative error fails there
+    slightly = mg.compare_manual(loss, lambda *a: manual(*a, dtype=np.float64, factor=1 + 1e-5),
+                                 params, args=(X, y))
+    assert [(row.quantity, row.pair) for row in slightly.failures] == [
+        ("W2", "manual vs autodiff")]

@@ -120,12 +120,16 @@ def test_check_reports_a_number_that_drifted(numbers_script):
     command = numbers_script.BY_NAME["compare"]
     fresh = numbers_script.Run(command, dict(record["compare"]["values"]))
     assert numbers_script.drifted(record, [fresh]) == []
+    recorded = record["compare"]["values"]["vs_numeric"]  # as printed, e.g. 2.40e-07
+    shown = f"{float(recorded):.1e}"  # as the docs write it
     # Below the precision the docs show: not drift.
-    nearby = numbers_script.Run(command, {**fresh.values, "vs_numeric": "3.3049e-09"})
+    nearby = numbers_script.Run(command, {**fresh.values,
+                                          "vs_numeric": f"{float(recorded) * 1.0001:.4e}"})
     assert numbers_script.drifted(record, [nearby]) == []
-    moved = numbers_script.Run(command, {**fresh.values, "vs_numeric": "4.1e-09"})
+    other = f"{float(recorded) * 1.3:.1e}"
+    moved = numbers_script.Run(command, {**fresh.values, "vs_numeric": other})
     assert numbers_script.drifted(record, [moved]) == [
-        f"compare.vs_numeric: the docs say 3.3e-09, `{command.command}` prints 4.1e-09 now"]
+        f"compare.vs_numeric: the docs say {shown}, `{command.command}` prints {other} now"]
 
 
 def test_timing_numbers_are_kept_unless_timings_are_measured(numbers_script):
