@@ -101,8 +101,9 @@ def scaled_for_the_loss(pairs: Mapping[str, Tolerance], loss: float) -> dict[str
     """The pairs with central differences get their atol multiplied by ``max(1, |loss|)``.
 
     A central difference (f(x + h) − f(x − h)) / 2h carries the rounding error of the two
-    losses divided by the step, about u·|loss|/h (u = 2.2e-16): it grows with the loss itself,
-    whatever the size of the gradient (a loss of 10⁹ makes it 0.2 at h = 1e-6).
+    losses divided by the step, about u·|loss|/h (u = 2.2e-16) and more when the loss is a
+    small difference of large values: it grows with the loss, whatever the size of the
+    gradient (a loss of 10⁹ makes it 0.2 at h = 1e-6).
     """
     factor = max(1.0, abs(float(loss)))
     return {pair: Tolerance(atol * factor, rtol) if "numeric" in pair else tolerance

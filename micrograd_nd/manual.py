@@ -45,12 +45,14 @@ CALLER = "compare_manual"
 ORACLES = ("manual", "autodiff", "numeric")
 # manual vs autodiff: two exact derivations, rounding only (1e-7 relative leaves room for an
 # algebraically different but equivalent formula, and catches any derivation mistake).
-# Pairs with central differences (eps 1e-6): their rounding error grows like u·|loss|/eps
-# ≈ 2e-10·|loss|, so their atol, 1e-7, is multiplied by max(1, |loss|) (agreement.py).
+# Pairs with central differences (eps 1e-6): their rounding error grows like u·|values|/eps
+# with the size of the loss and of the values it is computed from (a fit to targets of 10⁴
+# near its optimum: a loss of 1, an error of 1.4e-7), so their atol, 1e-6, is multiplied by
+# max(1, |loss|) (agreement.scaled_for_the_loss).
 DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "manual vs autodiff": (1e-12, 1e-7),
-    "manual vs numeric": (1e-7, 1e-5),
-    "autodiff vs numeric": (1e-7, 1e-5),
+    "manual vs numeric": (1e-6, 1e-5),
+    "autodiff vs numeric": (1e-6, 1e-5),
 }
 
 

@@ -1,7 +1,7 @@
 """Delta rule == autodiff == central differences, on Hypothesis-drawn networks and batches;
 the comparison report, its table and the command line.
 
-Tolerances (relative to the largest magnitude in the compared arrays, see
+Tolerances (per element, relative to its size with a floor of 10⁻³ of the array's scale, see
 :mod:`micrograd_nd.agreement`):
   * delta rule (both forms) vs autodiff: 1e-8 — two exact derivations, rounding only;
   * either vs central differences (eps 1e-6, float64): 1e-5.
