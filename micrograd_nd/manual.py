@@ -226,17 +226,16 @@ def _manual(manual_grad: Callable[..., Any], params: _Parameters, args: tuple[An
             raise ValueError(f"{CALLER}: manual_grad returned {count} for "
                              f"{len(params.values)} parameters")
         raw = list(result)
-    precision = {name: float(np.finfo(_dtype_of(value) if _dtype_of(value).kind == "f"
-                                      else np.float64).eps)
-                 for name, value in zip(params.names, raw, strict=True)}
+    precision = {name: _precision(value) for name, value in zip(params.names, raw, strict=True)}
     return ([_checked_gradient(value, name, parameter)
              for value, name, parameter in zip(raw, params.names, params.values, strict=True)],
             precision)
 
 
-def _dtype_of(value: Any) -> np.dtype:
-    dtype = getattr(value, "dtype", None)
-    return np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
+def _precision(value: Any) -> float:
+    """The machine epsilon of a gradient's float dtype (float64's for lists, ints, …)."""
+    dtype = np.dtype(getattr(value, "dtype", np.float64))
+    return float(np.finfo(dtype if dtype.kind == "f" else np.float64).eps)
 
 
 def _checked_gradient(value: Any, name: str, parameter: np.ndarray) -> np.ndarray:

@@ -529,7 +529,8 @@ def apply(primitive: P.Primitive, *inputs: Tensor, **params: Any) -> Tensor:
         recorded = False
         for t in inputs:
             recorded = recorded or t.requires_grad
-            if _is_stale(t):
+            # the version test first, inline: almost every input is unchanged (hot path)
+            if t._versions[0] != t._created_at and _is_stale(t):
                 raise _stale_history_error(primitive, t)
         if recorded:
             result._node = Node(primitive, inputs, arrays, result, params, shared is not None)
