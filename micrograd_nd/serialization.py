@@ -246,11 +246,12 @@ def load_arrays(path: PathLike) -> dict[str, np.ndarray]:
 
 # ---- nested state -----------------------------------------------------------------------------
 # A tree of dicts, lists, tuples, numbers, strings, None and arrays is stored as: each array a
-# member "tree/<path>" of the .npz, and the rest as JSON in the member "__tree__", where an
-# array appears as {"__array__": member}, a NumPy scalar (np.float64(0.1), a learning rate
-# computed with NumPy) as {"__scalar__": member}, and the containers JSON lacks are tagged:
-# a tuple as {"__tuple__": [...]}, a dict with non-string keys (or a key that looks like a
-# tag) as {"__items__": [[key, value], ...]}. Python's json writes inf and NaN (as Infinity,
+# member "tree/<n>" of the .npz, numbered in order (a name built from the user's keys could
+# hold what a zip member name cannot: "\x00" truncates it), and the rest as JSON in the member
+# "__tree__", where an array appears as {"__array__": member}, a NumPy scalar (np.float64(0.1),
+# a learning rate computed with NumPy) as {"__scalar__": member}, and the containers JSON lacks
+# are tagged: a tuple as {"__tuple__": [...]}, a dict with non-string keys (or a key that looks
+# like a tag) as {"__items__": [[key, value], ...]}. Python's json writes inf and NaN (as Infinity,
 # NaN) and arbitrarily large ints (RNG states) exactly, and floats round-trip bit for bit.
 _TREE_MEMBER = "__tree__"
 _TAGS = frozenset({"__array__", "__scalar__", "__tuple__", "__items__"})
@@ -262,7 +263,7 @@ def _child(path: str, key: object) -> str:
 
 def _encode(value: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(value, np.ndarray | np.generic):
-        member = f"tree/{path}"
+        member = f"tree/{len(arrays)}"
         arrays[member] = np.asarray(value)
         return {"__scalar__" if isinstance(value, np.generic) else "__array__": member}
     if value is None or isinstance(value, bool | int | str):
